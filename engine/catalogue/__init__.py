@@ -1,0 +1,1 @@
+"""Reference data (roles, regions, units, the national pathway list) and demo data."""

@@ -1,0 +1,190 @@
+"""Demo data: users for every role and cases standing at different steps of both processes, so
+every page has real content on a fresh `make run`. Cases are driven through the real services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.catalogue.sample_forms import sample_form_data
+from engine.persistence import Case, Pathway, Region, TaskIndexRow, Unit, User
+from engine.services import SYSTEM_ACTOR, Actor, ParticipantSpec, complete_task, send_signal, start_case
+from engine.services.users import create_user
+from engine.services.versions import load_version
+
+DEMO_PASSWORD = "infora-demo-2026"
+
+# username, display name, system role, case role (None: none by default)
+DEMO_USERS: tuple[tuple[str, str, str], ...] = (
+    ("admin", "Alva Admin", "admin"),
+    ("anna.koordinator", "Anna Lindqvist", "coordinator"),
+    ("per.koordinator", "Per Håkansson", "coordinator"),
+    ("erik.kunskap", "Erik Johansson", "member"),
+    ("sara.samordning", "Sara Nilsson", "member"),
+    ("lena.rpt", "Lena Berg", "member"),
+    ("omar.rpt", "Omar Haddad", "member"),
+    ("karin.inforande", "Karin Ek", "member"),
+    ("maja.lerum", "Maja Holm", "member"),
+    ("jonas.majorna", "Jonas Strand", "member"),
+    ("ida.skene", "Ida Lund", "member"),
+    ("maria.lag", "Maria Persson", "member"),
+    ("johan.lag", "Johan Andersson", "member"),
+    ("fatima.lindeborg", "Fatima Ali", "member"),
+    ("nils.kavlinge", "Nils Olsson", "member"),
+)
+
+
+@dataclass
+class _Demo:
+    session: Session
+    users: dict[str, Actor]
+
+    def unit(self, name: str) -> int:
+        unit_id = self.session.scalar(select(Unit.id).where(Unit.name == name))
+        assert unit_id is not None, name
+        return unit_id
+
+    def pathway(self, name: str) -> int:
+        pathway_id = self.session.scalar(select(Pathway.id).where(Pathway.name == name))
+        assert pathway_id is not None, name
+        return pathway_id
+
+    def region(self, code: str) -> int:
+        region_id = self.session.scalar(select(Region.id).where(Region.code == code))
+        assert region_id is not None, code
+        return region_id
+
+    def do(self, case_id: int, bpmn_id: str, overrides: dict[str, Any] | None = None, unit: str | None = None) -> None:
+        """Complete the ready task ``bpmn_id`` (of ``unit``) as a participant holding its role."""
+        query = select(TaskIndexRow).where(
+            TaskIndexRow.case_id == case_id, TaskIndexRow.bpmn_id == bpmn_id, TaskIndexRow.state == "ready"
+        )
+        if unit is not None:
+            query = query.where(TaskIndexRow.unit_id == self.unit(unit))
+        row = self.session.scalars(query.order_by(TaskIndexRow.id)).first()
+        assert row is not None, (case_id, bpmn_id, unit)
+        case = self.session.get(Case, case_id)
+        assert case is not None
+        version = load_version(self.session, case.model_version_id)
+        schema = version.forms[row.form] if row.form else {}
+        actor = self._actor_for(case, row)
+        complete_task(self.session, actor, row.task_id, sample_form_data(schema, overrides))
+
+    def _actor_for(self, case: Case, row: TaskIndexRow) -> Actor:
+        for participant in case.participants:
+            if participant.role_code == row.lane and participant.unit_id in (None, row.unit_id):
+                return next(a for a in self.users.values() if a.user_id == participant.user_id)
+        return self.users["anna.koordinator"]
+
+
+def load_demo_data(session: Session) -> None:
+    """Create demo users and cases (call once, on an empty database with reference data and the
+    shipped models published)."""
+    users: dict[str, Actor] = {}
+    for username, name, role in DEMO_USERS:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            user = create_user(
+                session, SYSTEM_ACTOR, username=username, display_name=name, system_role=role,
+                email=f"{username}@example.se", password=DEMO_PASSWORD,
+            )  # fmt: skip
+        users[username] = Actor(user.id, user.username, user.display_name, user.system_role)
+    demo = _Demo(session, users)
+    _vgr_cases(demo)
+    _skane_cases(demo)
+
+
+def _p(demo: _Demo, username: str, role: str, unit: str | None = None) -> ParticipantSpec:
+    return ParticipantSpec(demo.users[username].user_id or 0, role, demo.unit(unit) if unit else None)
+
+
+def _vgr_team(demo: _Demo, units: list[str]) -> list[ParticipantSpec]:
+    team = [
+        _p(demo, "erik.kunskap", "kunskapsstyrning"),
+        _p(demo, "sara.samordning", "samordningsrad"),
+        _p(demo, "lena.rpt", "rpt"),
+        _p(demo, "omar.rpt", "rpt"),
+        _p(demo, "karin.inforande", "inforandeansvarig"),
+    ]
+    staff = {"Närhälsan Lerum vårdcentral": "maja.lerum", "Närhälsan Majorna vårdcentral": "jonas.majorna",
+             "Närhälsan Skene vårdcentral": "ida.skene"}  # fmt: skip
+    team += [_p(demo, staff[u], "lokal_verksamhet", u) for u in units if u in staff]
+    return team
+
+
+def _vgr_case(demo: _Demo, pathway: str, units: list[str]) -> int:
+    coordinator = demo.users["anna.koordinator"]
+    info = start_case(
+        demo.session, coordinator, process_id="vgr_introduction", title=f"{pathway} – VGR",
+        pathway_id=demo.pathway(pathway), region_id=demo.region("vgr"),
+        unit_ids=[demo.unit(u) for u in units], participants=_vgr_team(demo, units),
+    )  # fmt: skip
+    return info.id
+
+
+def _vgr_cases(demo: _Demo) -> None:
+    lerum, majorna, skene = (
+        "Närhälsan Lerum vårdcentral", "Närhälsan Majorna vårdcentral", "Närhälsan Skene vårdcentral",
+    )  # fmt: skip
+    coordinator = demo.users["anna.koordinator"]
+    # 1. A proposal just arrived: the consultation response is due.
+    _vgr_case(demo, "Hjärtsvikt – nydebuterad (1)", [lerum, majorna])
+    # 2. Consultation answered; waiting for national approval.
+    case = _vgr_case(demo, "Epilepsi", [lerum])
+    demo.do(case, "step_01_consultation")
+    # 3. Approved nationally, RPT needed data, now doing the gap analysis.
+    case = _vgr_case(demo, "Depression", [lerum, majorna, skene])
+    demo.do(case, "step_01_consultation")
+    send_signal(demo.session, coordinator, case, "godkand_nationellt")
+    demo.do(case, "step_02_preparation")
+    demo.do(case, "step_03_rpt_start", {"data_needed": True})
+    demo.do(case, "step_03_data")
+    # 4. Decided; the units are at different points of their introduction and PDSA loops.
+    case = _vgr_case(demo, "Stroke och TIA – fortsatt vård och rehabilitering (2)", [lerum, majorna, skene])
+    demo.do(case, "step_01_consultation")
+    send_signal(demo.session, coordinator, case, "godkand_nationellt")
+    demo.do(case, "step_02_preparation")
+    demo.do(case, "step_03_rpt_start", {"data_needed": False})
+    demo.do(case, "step_04_gap_analysis")
+    demo.do(case, "step_05_decision", {"decision": "approved"})
+    for unit in (lerum, majorna, skene):
+        demo.do(case, "step_06_local_anchoring", unit=unit)
+    demo.do(case, "step_07_implementation_plan", {"already_compliant": False}, unit=lerum)
+    demo.do(case, "pdsa_plan", unit=lerum)
+    demo.do(case, "pdsa_do", unit=lerum)
+    demo.do(case, "step_07_implementation_plan", {"already_compliant": True}, unit=skene)
+
+
+def _skane_team(demo: _Demo, units: list[str]) -> list[ParticipantSpec]:
+    staff = {"Vårdcentralen Lindeborg": "fatima.lindeborg", "Vårdcentralen Kävlinge": "nils.kavlinge"}
+    team = [_p(demo, "maria.lag", "lag"), _p(demo, "johan.lag", "lag")]
+    team += [_p(demo, staff[u], "lokal_verksamhet", u) for u in units if u in staff]
+    return team
+
+
+def _skane_case(demo: _Demo, pathway: str, units: list[str]) -> int:
+    coordinator = demo.users["per.koordinator"]
+    info = start_case(
+        demo.session, coordinator, process_id="skane_lag", title=f"{pathway} – Region Skåne",
+        pathway_id=demo.pathway(pathway), region_id=demo.region("skane"),
+        unit_ids=[demo.unit(u) for u in units], participants=_skane_team(demo, units),
+    )  # fmt: skip
+    return info.id
+
+
+def _skane_cases(demo: _Demo) -> None:
+    lindeborg, kavlinge = "Vårdcentralen Lindeborg", "Vårdcentralen Kävlinge"
+    _skane_case(demo, "Svårläkta sår", [lindeborg])
+    case = _skane_case(demo, "Palliativ vård", [lindeborg, kavlinge])
+    demo.do(case, "lag_appoint")
+    case = _skane_case(demo, "Sepsis (1)", [lindeborg, kavlinge])
+    demo.do(case, "lag_appoint")
+    demo.do(case, "lag_analysis")
+    demo.do(case, "lag_action_plan")
+    demo.do(case, "unit_introduction", {"already_compliant": False}, unit=lindeborg)
+    demo.do(case, "unit_introduction", {"already_compliant": True}, unit=kavlinge)
+    demo.do(case, "pdsa_plan", unit=lindeborg)
+    demo.do(case, "lag_follow_up", {"continue_follow_up": True})

@@ -1,0 +1,32 @@
+"""Storage: SQLAlchemy 2.0 typed models, engine and session factories, Alembic migrations."""
+
+from engine.persistence.base import Base
+from engine.persistence.catalogue import Organisation, Pathway, Region, Role, Unit
+from engine.persistence.cases import (
+    AuditEvent,
+    Case,
+    CaseParticipant,
+    CaseUnit,
+    FormSubmission,
+    TaskIndexRow,
+)
+from engine.persistence.models import ModelVersion, ProcessModel
+from engine.persistence.users import User
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Case",
+    "CaseParticipant",
+    "CaseUnit",
+    "FormSubmission",
+    "ModelVersion",
+    "Organisation",
+    "Pathway",
+    "ProcessModel",
+    "Region",
+    "Role",
+    "TaskIndexRow",
+    "Unit",
+    "User",
+]

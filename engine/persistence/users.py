@@ -1,0 +1,30 @@
+"""People who use Infora."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from engine.clock import utcnow
+from engine.persistence.base import Base
+
+SYSTEM_ROLES = ("admin", "coordinator", "member")
+
+
+class User(Base):
+    """A user account. ``system_role`` is global (admin, coordinator, member); case roles live in
+    ``CaseParticipant``."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(300), default=None)
+    system_role: Mapped[str] = mapped_column(String(20), default="member")
+    active: Mapped[bool] = mapped_column(default=True)
+    locale: Mapped[str] = mapped_column(String(5), default="sv")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

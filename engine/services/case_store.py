@@ -1,0 +1,172 @@
+"""Loading a case under its lock and saving it back with its derived rows.
+
+This is the hot path of every change to a case (DESIGN "data flow of one task completion"): lock
+the row, load the workflow onto the cached spec, change it, then save the compacted state, bump the
+version, refresh the task index, write audit events and recompute the next timer — all in the
+caller's transaction, with as few statements as possible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, undefer
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine.clock import utcnow
+from engine.errors import ConflictError, NotFoundError
+from engine.persistence import Case, ModelVersion, TaskIndexRow
+from engine.services.actors import Actor
+from engine.services.audit import audit_row, write_audit
+from engine.services.versions import LoadedVersion, load_version
+from engine.workflow import CaseWorkflow, HumanTask, WaitingEvent
+from engine.workflow.durations import add_duration
+
+
+@dataclass
+class LockedCase:
+    """A case row locked for this transaction, with its loaded workflow."""
+
+    case: Case
+    version: LoadedVersion
+    workflow: CaseWorkflow
+
+
+def lock_case(session: Session, case_id: int, *, expected_version: int | None = None) -> LockedCase:
+    """Lock a case (row lock on PostgreSQL; SQLite's write transaction is already exclusive) and
+    load its workflow."""
+    row = session.execute(
+        select(Case, ModelVersion.content_hash)
+        .join(ModelVersion, ModelVersion.id == Case.model_version_id)
+        .where(Case.id == case_id)
+        .options(undefer(Case.state))
+        .with_for_update(of=Case)
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError("Ärendet finns inte.")
+    case, content_hash = row
+    if expected_version is not None and case.version != expected_version:
+        raise ConflictError("Ärendet har ändrats av någon annan sedan du öppnade det. Ladda om sidan.")
+    version = load_version(session, case.model_version_id, content_hash)
+    return LockedCase(case, version, CaseWorkflow.load(version.model, case.state))
+
+
+def require_running(case: Case) -> None:
+    """Raise ConflictError unless the case is running."""
+    if case.status != "running":
+        labels = {"suspended": "pausat", "completed": "avslutat", "cancelled": "avbrutet"}
+        raise ConflictError(f"Ärendet är {labels.get(case.status, case.status)}.")
+
+
+def _due(task: HumanTask) -> datetime | None:
+    info = task.info
+    if info is None or not info.due_duration:
+        return None
+    return add_duration(task.ready_at, info.due_duration)
+
+
+def index_rows(case_id: int, workflow: CaseWorkflow) -> dict[str, dict[str, Any]]:
+    """The task index rows the workflow implies, by task id."""
+    rows: dict[str, dict[str, Any]] = {}
+    for task in workflow.human_tasks():
+        info = task.info
+        rows[task.task_id] = {
+            "case_id": case_id,
+            "task_id": task.task_id,
+            "bpmn_id": task.bpmn_id,
+            "process_id": task.process_id,
+            "name": task.name,
+            "kind": "user",
+            "state": "ready",
+            "lane": info.role if info is not None else None,
+            "unit_id": task.unit_id,
+            "form": info.form if info is not None else None,
+            "event_name": None,
+            "ready_at": task.ready_at,
+            "due_at": _due(task),
+        }
+    for event in workflow.waiting_events():
+        rows[event.task_id] = _event_row(case_id, event)
+    return rows
+
+
+def _event_row(case_id: int, event: WaitingEvent) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "task_id": event.task_id,
+        "bpmn_id": event.bpmn_id,
+        "process_id": event.process_id,
+        "name": event.name,
+        "kind": event.kind,
+        "state": "waiting",
+        "lane": None,
+        "unit_id": event.unit_id,
+        "form": None,
+        "event_name": event.event_name,
+        "ready_at": event.since,
+        "due_at": event.due_at,
+    }
+
+
+def sync_index(
+    session: Session, case_id: int, workflow: CaseWorkflow, *, new_case: bool = False
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Bring the case's task index rows in line with the workflow.
+
+    Rows of tasks that still exist are kept as they are (with their claims). Returns the added rows
+    and the removed task ids.
+    """
+    wanted = index_rows(case_id, workflow)
+    existing: set[str] = (
+        set() if new_case else set(session.scalars(select(TaskIndexRow.task_id).where(TaskIndexRow.case_id == case_id)))
+    )
+    removed = [tid for tid in existing if tid not in wanted]
+    added = [row for tid, row in wanted.items() if tid not in existing]
+    if removed:
+        session.execute(delete(TaskIndexRow).where(TaskIndexRow.task_id.in_(removed)))
+    if added:
+        session.add_all(TaskIndexRow(**row) for row in added)
+    return added, removed
+
+
+def save_case(
+    session: Session,
+    actor: Actor,
+    locked: LockedCase,
+    audit: list[dict[str, Any]],
+    *,
+    new_case: bool = False,
+) -> None:
+    """Store the changed workflow, apply service-task effects, refresh the index, write the audit."""
+    case, workflow = locked.case, locked.workflow
+    now = utcnow()
+    for effect in workflow.effects:
+        if effect.kind == "set_case_phase" and case.phase != effect.values["phase"]:
+            audit.append(
+                audit_row(actor, "case_phase_changed", case_id=case.id, before={"phase": case.phase},
+                          after={"phase": effect.values["phase"]})  # fmt: skip
+            )
+            case.phase = effect.values["phase"]
+    case.state = workflow.dump()
+    case.next_timer_at = workflow.next_timer_at()
+    case.updated_at = now
+    if workflow.completed and case.status == "running":
+        case.status = "completed"
+        case.completed_at = now
+        audit.append(audit_row(actor, "case_completed", case_id=case.id))
+    try:
+        session.flush()
+    except StaleDataError as err:
+        raise ConflictError("Ärendet ändrades samtidigt av någon annan. Försök igen.") from err
+    added, _removed = sync_index(session, case.id, workflow, new_case=new_case)
+    for row in added:
+        action = "task_ready" if row["kind"] == "user" else "event_waiting"
+        audit.append(
+            audit_row(actor, action, case_id=case.id, task_id=row["task_id"],
+                      details={"bpmn_id": row["bpmn_id"], "name": row["name"], "unit_id": row["unit_id"]})  # fmt: skip
+        )
+    write_audit(session, audit)
+    session.flush()

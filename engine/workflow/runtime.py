@@ -1,0 +1,275 @@
+"""A case's workflow, loaded: the thin wrapper the services use.
+
+SpiffWorkflow objects never leave this package: the methods here take and return plain values and
+the dataclasses below. Any error the library raises while running a diagram becomes a
+``WorkflowError``; the caller then rolls back and throws this object away (SpiffWorkflow has already
+changed its in-memory objects, so they must never be reused).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow  # type: ignore[import-untyped]
+from SpiffWorkflow.bpmn.specs.event_definitions.message import (  # type: ignore[import-untyped]
+    MessageEventDefinition as _BaseMessage,
+)
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (  # type: ignore[import-untyped]
+    CycleTimerEventDefinition,
+    TimerEventDefinition,
+)
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent  # type: ignore[import-untyped]
+from SpiffWorkflow.exceptions import SpiffWorkflowException  # type: ignore[import-untyped]
+from SpiffWorkflow.spiff.specs.event_definitions import (  # type: ignore[import-untyped]
+    MessageEventDefinition,
+    SignalEventDefinition,
+)
+from SpiffWorkflow.util.task import TaskState  # type: ignore[import-untyped]
+
+from engine.errors import ConflictError, NotFoundError, WorkflowError
+from engine.workflow.compaction import compact_workflow
+from engine.workflow.expressions import ExpressionError
+from engine.workflow.model import CompiledModel, UserTaskInfo
+from engine.workflow.script_engine import SafeScriptEngine
+from engine.workflow.serializer import dump_state, load_state
+from engine.workflow.service_tasks import Effect
+
+
+@dataclass(frozen=True)
+class HumanTask:
+    """A ready user or manual task."""
+
+    task_id: str
+    bpmn_id: str
+    process_id: str
+    name: str
+    lane: str | None
+    unit_id: int | None
+    ready_at: datetime
+    info: UserTaskInfo | None
+
+
+@dataclass(frozen=True)
+class WaitingEvent:
+    """A catch event the case waits on: a timer (with its due time), a signal or a message."""
+
+    task_id: str
+    bpmn_id: str
+    process_id: str
+    name: str
+    kind: str
+    event_name: str | None
+    due_at: datetime | None
+    unit_id: int | None
+    since: datetime
+
+
+def _ts(value: float | None) -> datetime:
+    return datetime.fromtimestamp(value or 0.0, tz=timezone.utc)
+
+
+def _unit_of(task: Any) -> int | None:
+    unit = task.data.get("unit")
+    return unit if isinstance(unit, int) and not isinstance(unit, bool) else None
+
+
+def _parse_due(value: Any) -> datetime | None:
+    if isinstance(value, dict):  # cycle timers keep {'cycles', 'next', 'duration'}
+        value = value.get("next")
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = TimerEventDefinition.get_datetime(value)
+    except Exception:  # noqa: BLE001 - an unparseable value simply has no due time
+        return None
+    return parsed if isinstance(parsed, datetime) else None
+
+
+class CaseWorkflow:
+    """One case's running workflow over its model version's cached spec."""
+
+    def __init__(self, model: CompiledModel, workflow: Any) -> None:
+        self.model = model
+        self._wf = workflow
+        self._engine = SafeScriptEngine()
+        self._wf.script_engine = self._engine
+
+    # -- creation and persistence -------------------------------------------------------------
+
+    @classmethod
+    def start(cls, model: CompiledModel, data: dict[str, Any]) -> CaseWorkflow:
+        """Create a new workflow, give its start task ``data`` and run it to the first waits."""
+        wf = BpmnWorkflow(model.spec, model.subprocess_specs)
+        case = cls(model, wf)
+        start = wf.get_next_task(state=TaskState.READY)
+        if start is not None:
+            start.set_data(**data)
+        case._run_engine()
+        return case
+
+    @classmethod
+    def load(cls, model: CompiledModel, state: str) -> CaseWorkflow:
+        """Restore a stored workflow onto the model's cached spec objects."""
+        return cls(model, load_state(state, model.spec, model.subprocess_specs))
+
+    def dump(self) -> str:
+        """Compact the finished history away and return the state document to store."""
+        compact_workflow(self._wf)
+        return dump_state(self._wf)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    @property
+    def completed(self) -> bool:
+        """Whether the process has reached its end."""
+        return bool(self._wf.completed or self._wf.is_completed())
+
+    @property
+    def effects(self) -> list[Effect]:
+        """Effects requested by service tasks since this object was made."""
+        return list(self._engine.effects)
+
+    def human_tasks(self) -> list[HumanTask]:
+        """Every ready user or manual task, in tree order."""
+        return [self._human(t) for t in self._wf.get_tasks(state=TaskState.READY, manual=True)]
+
+    def waiting_events(self) -> list[WaitingEvent]:
+        """Every catch event waiting for a timer, a signal or a message."""
+        out: list[WaitingEvent] = []
+        for task in self._wf.get_tasks(state=TaskState.WAITING):
+            spec = task.task_spec
+            if not isinstance(spec, CatchingEvent):
+                continue
+            definition = spec.event_definition
+            if isinstance(definition, TimerEventDefinition):
+                kind, name = "timer", None
+                due = _parse_due(task.internal_data.get("event_value"))
+                if isinstance(definition, CycleTimerEventDefinition) and due is None:
+                    continue
+            elif isinstance(definition, SignalEventDefinition):
+                kind, name, due = "signal", definition.name, None
+            elif isinstance(definition, _BaseMessage):
+                kind, name, due = "message", definition.name, None
+            else:
+                continue
+            out.append(
+                WaitingEvent(
+                    task_id=str(task.id),
+                    bpmn_id=spec.bpmn_id or spec.name,
+                    process_id=task.workflow.spec.name,
+                    name=spec.bpmn_name or spec.bpmn_id or spec.name,
+                    kind=kind,
+                    event_name=name,
+                    due_at=due,
+                    unit_id=_unit_of(task),
+                    since=_ts(task.last_state_change),
+                )
+            )
+        return out
+
+    def next_timer_at(self) -> datetime | None:
+        """The earliest due time of a waiting timer, if any."""
+        dues = [e.due_at for e in self.waiting_events() if e.kind == "timer" and e.due_at is not None]
+        return min(dues) if dues else None
+
+    def ready_task(self, task_id: str) -> HumanTask:
+        """The ready human task with this id, or NotFoundError / ConflictError."""
+        return self._human(self._ready_spiff_task(task_id))
+
+    def data(self) -> dict[str, Any]:
+        """A copy of the top-level workflow data that expressions read (for tests and views)."""
+        last = self._wf.last_task or self._wf.task_tree
+        return dict(last.data)
+
+    # -- changing -------------------------------------------------------------------------------
+
+    def complete(self, task_id: str, values: dict[str, Any]) -> None:
+        """Complete a ready human task with ``values`` (only what expressions need) and run on."""
+        task = self._ready_spiff_task(task_id)
+        task.set_data(**values)
+        self._guard(task.run)
+        self._run_engine()
+
+    def send_signal(self, name: str, payload: Any = None) -> bool:
+        """Deliver a signal to the case; True when a waiting event caught it."""
+        if not any(e.kind == "signal" and e.event_name == name for e in self.waiting_events()):
+            return False
+        self._guard(lambda: self._wf.send_event(BpmnEvent(SignalEventDefinition(name), payload=payload)))
+        self._run_engine()
+        return True
+
+    def send_message(self, name: str, payload: Any = None) -> bool:
+        """Deliver a message (without correlation) to the case; True when it was caught."""
+        if not any(e.kind == "message" and e.event_name == name for e in self.waiting_events()):
+            return False
+        self._guard(lambda: self._wf.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload)))
+        self._run_engine()
+        return True
+
+    def advance_timers(self) -> bool:
+        """Fire every timer that is due now and run on; True when anything moved."""
+        before = self._signature()
+        self._guard(self._wf.refresh_timers)
+        self._run_engine()
+        return self._signature() != before
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _signature(self) -> tuple[tuple[str, int], ...]:
+        return tuple(sorted((str(t.id), t.state) for t in self._wf.get_tasks(state=TaskState.NOT_FINISHED_MASK)))
+
+    def _ready_spiff_task(self, task_id: str) -> Any:
+        try:
+            uuid = UUID(task_id)
+        except (ValueError, TypeError) as err:
+            raise NotFoundError("Uppgiften finns inte.") from err
+        task = self._wf.get_task_from_id(uuid)
+        if task is None:
+            raise NotFoundError("Uppgiften finns inte i ärendet.")
+        if not task.task_spec.manual:
+            raise NotFoundError("Uppgiften är ingen uppgift för en person.")
+        if task.state != TaskState.READY:
+            raise ConflictError(
+                "Uppgiften är redan klar." if task.has_state(TaskState.FINISHED_MASK)
+                else "Uppgiften är inte redo att utföras än."
+            )
+        return task
+
+    def _human(self, task: Any) -> HumanTask:
+        spec = task.task_spec
+        process_id = task.workflow.spec.name
+        bpmn_id = spec.bpmn_id or spec.name
+        return HumanTask(
+            task_id=str(task.id),
+            bpmn_id=bpmn_id,
+            process_id=process_id,
+            name=spec.bpmn_name or bpmn_id,
+            lane=spec.lane,
+            unit_id=_unit_of(task),
+            ready_at=_ts(task.last_state_change),
+            info=self.model.user_tasks.get(f"{process_id}:{bpmn_id}"),
+        )
+
+    def _run_engine(self) -> None:
+        self._guard(self._wf.do_engine_steps)
+        errored = self._wf.get_tasks(state=TaskState.ERROR)
+        if errored:
+            spec = errored[0].task_spec
+            raise WorkflowError(f"Processen stannade vid {spec.bpmn_name or spec.bpmn_id or spec.name}.")
+
+    @staticmethod
+    def _guard(action: Any) -> None:
+        try:
+            action()
+        except ExpressionError as err:
+            raise WorkflowError(f"Ett uttryck i processen kunde inte beräknas: {err.reason}") from err
+        except SpiffWorkflowException as err:
+            cause = getattr(err, "error", None) or getattr(err, "exception", None)
+            if isinstance(cause, ExpressionError):
+                raise WorkflowError(
+                    f"Ett uttryck i processen kunde inte beräknas: {cause.reason}"
+                ) from err
+            raise WorkflowError(f"Processen kunde inte fortsätta: {err}") from err

@@ -1,0 +1,294 @@
+"""The rules a process model must pass before it is published, each with a plain Swedish message
+pinned to the element it concerns.
+
+The rules read the BPMN XML (lxml) rather than SpiffWorkflow's spec, so they can speak of elements
+the library would silently accept or drop (a script task, a Camunda form, an unknown lane).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import SchemaError
+from jsonschema.validators import validator_for
+from lxml import etree
+
+from engine.errors import ModelIssue
+from engine.workflow.expressions import ExpressionError, expression_names, is_iso_literal, parse_expression
+from engine.workflow.service_tasks import REGISTRY
+from engine.workflow.xml_safety import BPMN_NS
+
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
+
+FLOW_NODES = {
+    "startEvent", "endEvent", "userTask", "manualTask", "task", "serviceTask", "exclusiveGateway",
+    "parallelGateway", "inclusiveGateway", "eventBasedGateway", "callActivity", "subProcess",
+    "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+}  # fmt: skip
+NON_NODE_ELEMENTS = {
+    "sequenceFlow", "laneSet", "extensionElements", "documentation", "textAnnotation", "association",
+    "ioSpecification", "dataObject", "dataObjectReference", "dataStoreReference", "property",
+}  # fmt: skip
+UNSUPPORTED_REASONS = {
+    "scriptTask": "Skriptuppgifter är inte tillåtna: de skulle köra godtycklig kod på servern. "
+    "Använd en tjänsteuppgift från Inforas register eller ett villkor i en gateway.",
+    "businessRuleTask": "Beslutstabeller (DMN) stöds inte än.",
+    "sendTask": "Sändande uppgifter stöds inte; använd en signal.",
+    "receiveTask": "Mottagande uppgifter stöds inte; använd en mellanliggande signal- eller meddelandehändelse.",
+    "complexGateway": "Komplexa gateways stöds inte.",
+    "transaction": "Transaktioner stöds inte.",
+    "adHocSubProcess": "Ad hoc-delprocesser stöds inte.",
+}
+EVENT_DEFINITIONS_OK = {"timerEventDefinition", "signalEventDefinition", "messageEventDefinition",
+                        "terminateEventDefinition"}  # fmt: skip
+
+
+@dataclass
+class ValidationContext:
+    """What the rules need to know beyond the XML."""
+
+    file: str
+    roles: Mapping[str, str]
+    forms: Mapping[str, Any]
+    form_errors: dict[str, str] = field(default_factory=dict)
+    issues: list[ModelIssue] = field(default_factory=list)
+    variables: set[str] = field(default_factory=set)
+
+    def add(self, code: str, element: etree._Element | None, message: str) -> None:
+        element_id = element.get("id") if element is not None else None
+        self.issues.append(ModelIssue(code=code, message=message, element_id=element_id, file=self.file))
+
+
+def local(element: etree._Element) -> str:
+    """The element's tag without its namespace."""
+    return etree.QName(element).localname if isinstance(element.tag, str) else ""
+
+
+def _name(element: etree._Element) -> str:
+    return element.get("name") or element.get("id") or local(element)
+
+
+def check_process(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
+    """Run every rule on one process element (and the subprocesses inside it)."""
+    for rule in RULES:
+        rule(process, root, ctx)
+
+
+def _containers(process: etree._Element) -> Iterable[etree._Element]:
+    yield process
+    yield from process.iterfind(".//bpmn:subProcess", NS)
+
+
+def _flow_nodes(container: etree._Element) -> list[etree._Element]:
+    return [c for c in container if local(c) in FLOW_NODES]
+
+
+def rule_element_types(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
+    """Only the element types Infora runs; scripts never."""
+    for container in _containers(process):
+        for child in container:
+            kind = local(child)
+            if not kind or kind in FLOW_NODES or kind in NON_NODE_ELEMENTS:
+                continue
+            reason = UNSUPPORTED_REASONS.get(kind, f"Elementtypen '{kind}' stöds inte av Infora.")
+            ctx.add("script_task" if kind == "scriptTask" else "unsupported_element", child, reason)
+    for element in process.iter():
+        kind = local(element)
+        if kind in ("preScript", "postScript") and (element.text or "").strip():
+            owner = element.getparent().getparent() if element.getparent() is not None else None
+            ctx.add(
+                "script",
+                owner,
+                f"{'Förskript' if kind == 'preScript' else 'Efterskript'} är inte tillåtna: de skulle köra "
+                "godtycklig kod på servern.",
+            )
+        elif kind.endswith("EventDefinition") and kind not in EVENT_DEFINITIONS_OK:
+            ctx.add(
+                "unsupported_event",
+                element.getparent(),
+                f"Händelsetypen '{kind.removesuffix('EventDefinition')}' stöds inte.",
+            )
+        elif local(element) == "subProcess" and element.get("triggeredByEvent") == "true":
+            ctx.add("unsupported_element", element, "Händelsestyrda delprocesser stöds inte.")
+
+
+def _check_expression(ctx: ValidationContext, element: etree._Element, text: str, what: str) -> None:
+    try:
+        parse_expression(text)
+        ctx.variables.update(expression_names(text))
+    except ExpressionError as err:
+        ctx.add("invalid_expression", element, f"Ogiltigt uttryck i {what}: {err.reason}")
+
+
+def rule_expressions(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
+    """Every expression parses in the safe expression language."""
+    for flow in process.iterfind(".//bpmn:sequenceFlow", NS):
+        cond = flow.find("bpmn:conditionExpression", NS)
+        if cond is not None and (cond.text or "").strip():
+            _check_expression(ctx, flow, cond.text or "", f"villkoret på flödet '{_name(flow)}'")
+    for timer in process.iterfind(".//bpmn:timerEventDefinition", NS):
+        owner = timer.getparent()
+        parts = [p for p in timer if local(p) in ("timeDuration", "timeDate", "timeCycle")]
+        if not parts or not (parts[0].text or "").strip():
+            ctx.add("invalid_timer", owner, f"Timern '{_name(owner)}' saknar tid.")
+            continue
+        text = (parts[0].text or "").strip()
+        if not is_iso_literal(text):
+            _check_expression(ctx, owner, text, f"timern '{_name(owner)}'")
+    for loop in process.iterfind(".//bpmn:multiInstanceLoopCharacteristics", NS):
+        owner = loop.getparent()
+        for tag in ("loopCardinality", "completionCondition"):
+            part = loop.find(f"bpmn:{tag}", NS)
+            if part is not None and (part.text or "").strip():
+                _check_expression(ctx, owner, part.text or "", f"flerinstansen '{_name(owner)}'")
+        ref = loop.find("bpmn:loopDataInputRef", NS)
+        if ref is not None and (ref.text or "").strip():
+            ctx.variables.add((ref.text or "").strip())
+    for param in process.iterfind(".//spiffworkflow:parameter", NS):
+        owner = next((a for a in param.iterancestors() if local(a) == "serviceTask"), param)
+        _check_expression(ctx, owner, param.get("value") or "", f"parametern '{param.get('id')}'")
+
+
+def _lane_of(process: etree._Element) -> dict[str, etree._Element]:
+    lanes: dict[str, etree._Element] = {}
+    for lane in process.iterfind(".//bpmn:lane", NS):
+        for ref in lane.iterfind("bpmn:flowNodeRef", NS):
+            lanes[(ref.text or "").strip()] = lane
+    return lanes
+
+
+def rule_lanes(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
+    """Every lane names a known role; every human task sits in a lane."""
+    for lane in process.iterfind(".//bpmn:lane", NS):
+        name = (lane.get("name") or "").strip()
+        if lane.find("bpmn:childLaneSet", NS) is not None:
+            continue
+        if not name:
+            ctx.add("unknown_role", lane, "Lanen saknar namn; en lane ska heta som en roll i ärendet.")
+        elif name.casefold() not in ctx.roles:
+            known = ", ".join(sorted({v for v in ctx.roles.values()}))
+            ctx.add("unknown_role", lane, f"Lanen '{name}' är ingen känd roll. Kända roller: {known}.")
+    lanes = _lane_of(process)
+    for task in process.iterfind(".//bpmn:userTask", NS):
+        if task.get("id") not in lanes and local(task.getparent()) == "process":
+            ctx.add("task_without_lane", task, f"Uppgiften '{_name(task)}' ligger inte i någon lane (roll).")
+
+
+def _properties(element: etree._Element) -> dict[str, str]:
+    props: dict[str, str] = {}
+    for prop in element.iterfind("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS):
+        props[prop.get("name") or ""] = prop.get("value") or ""
+    return props
+
+
+def rule_forms(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
+    """Every user task has a form that exists and is a valid JSON Schema; due durations parse."""
+    for task in process.iter(f"{{{BPMN_NS}}}userTask", f"{{{BPMN_NS}}}manualTask"):
+        props = _properties(task)
+        form = props.get("formJsonSchemaFilename", "").strip()
+        if local(task) == "userTask" and not form:
+            ctx.add("missing_form", task, f"Användaruppgiften '{_name(task)}' saknar formulär (JSON Schema).")
+        for key in ("formJsonSchemaFilename", "formUiSchemaFilename"):
+            filename = props.get(key, "").strip()
+            if not filename:
+                continue
+            if filename not in ctx.forms:
+                ctx.add("form_not_found", task, f"Formuläret '{filename}' finns inte bland modellens formulär.")
+            elif filename in ctx.form_errors:
+                ctx.add("invalid_form", task, f"Formuläret '{filename}' är ogiltigt: {ctx.form_errors[filename]}")
+        due = props.get("dueDuration", "").strip()
+        if due and not (due.startswith("P") and is_iso_literal(due)):
+            ctx.add("invalid_due", task, f"Förfallotiden '{due}' är ingen ISO 8601-tidslängd (t.ex. P14D).")
+
+
+def rule_service_tasks(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
+    """Service tasks name an operator of the registry."""
+    for task in process.iterfind(".//bpmn:serviceTask", NS):
+        operator = task.find("bpmn:extensionElements/spiffworkflow:serviceTaskOperator", NS)
+        if operator is None:
+            ctx.add("unknown_service", task, f"Tjänsteuppgiften '{_name(task)}' anger ingen tjänst.")
+        elif operator.get("id") not in REGISTRY:
+            known = ", ".join(sorted(REGISTRY))
+            ctx.add(
+                "unknown_service", task, f"Tjänsten '{operator.get('id')}' finns inte. Tillgängliga: {known}."
+            )
+
+
+def rule_gateways(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
+    """A deciding gateway has a default flow and conditions on its other flows."""
+    for container in _containers(process):
+        flows = [f for f in container if local(f) == "sequenceFlow"]
+        for gateway in container:
+            if local(gateway) not in ("exclusiveGateway", "inclusiveGateway"):
+                continue
+            outgoing = [f for f in flows if f.get("sourceRef") == gateway.get("id")]
+            if len(outgoing) < 2:
+                continue
+            default = gateway.get("default")
+            if not default:
+                ctx.add("gateway_default", gateway, f"Gatewayen '{_name(gateway)}' saknar standardflöde.")
+            for flow in outgoing:
+                if flow.get("id") != default and flow.find("bpmn:conditionExpression", NS) is None:
+                    ctx.add(
+                        "missing_condition", flow, f"Flödet '{_name(flow)}' från en gateway saknar villkor."
+                    )
+
+
+def rule_reachability(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
+    """A start and an end event exist, and every element is reachable from a start."""
+    for container in _containers(process):
+        nodes = {n.get("id"): n for n in _flow_nodes(container)}
+        starts = [i for i, n in nodes.items() if local(n) == "startEvent"]
+        if not starts:
+            ctx.add("no_start_event", container, f"'{_name(container)}' saknar starthändelse.")
+            continue
+        if not any(local(n) == "endEvent" for n in nodes.values()):
+            ctx.add("no_end_event", container, f"'{_name(container)}' saknar sluthändelse.")
+        edges: dict[str, list[str]] = {}
+        for flow in container:
+            if local(flow) == "sequenceFlow":
+                edges.setdefault(flow.get("sourceRef") or "", []).append(flow.get("targetRef") or "")
+        for node_id, node in nodes.items():
+            if local(node) == "boundaryEvent":
+                edges.setdefault(node.get("attachedToRef") or "", []).append(node_id or "")
+        seen: set[str] = set()
+        stack = [s for s in starts if s]
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            stack.extend(edges.get(current, []))
+        for node_id, node in nodes.items():
+            if node_id not in seen and local(node) != "startEvent":
+                ctx.add("unreachable", node, f"'{_name(node)}' kan inte nås från någon starthändelse.")
+
+
+RULES: list[Callable[[etree._Element, etree._Element, ValidationContext], None]] = [
+    rule_element_types,
+    rule_expressions,
+    rule_lanes,
+    rule_forms,
+    rule_service_tasks,
+    rule_gateways,
+    rule_reachability,
+]
+
+
+def load_form(filename: str, raw: str | bytes | dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """Parse and check one JSON Schema form; return (schema, None) or (None, error message)."""
+    try:
+        schema = raw if isinstance(raw, dict) else json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        return None, f"inte giltig JSON ({err})"
+    if not isinstance(schema, dict):
+        return None, "ett formulär ska vara ett JSON-objekt"
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as err:
+        return None, f"inte ett giltigt JSON Schema ({err.message})"
+    return schema, None

@@ -1,0 +1,81 @@
+"""Shared fixtures: a database per test run (SQLite file, or PostgreSQL when
+INFORA_TEST_DATABASE_URL is set), emptied before each test, and factories for users and models."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.catalogue.reference import load_reference_data
+from engine.persistence import Base
+from engine.persistence.database import begin_write, make_engine, make_session_factory
+from engine.persistence.schema import upgrade_database
+from engine.services import SYSTEM_ACTOR, publish_directory
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = ROOT / "bpmn"
+
+
+@pytest.fixture(scope="session")
+def db_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    url = os.environ.get("INFORA_TEST_DATABASE_URL")
+    if not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'infora-test.sqlite3'}"
+    engine = make_engine(url)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    upgrade_database(engine)
+    yield engine
+    engine.dispose()
+
+
+def _empty(engine: Engine) -> None:
+    tables = [t.name for t in Base.metadata.sorted_tables]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(tables):
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture()
+def session_factory(db_engine: Engine) -> sessionmaker[Session]:
+    _empty(db_engine)
+    return make_session_factory(db_engine)
+
+
+@pytest.fixture()
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for one test; the test commits what it wants to persist, like an edge would."""
+    s = session_factory()
+    begin_write(s)
+    try:
+        yield s
+    finally:
+        s.rollback()
+        s.close()
+
+
+@pytest.fixture()
+def reference(session: Session) -> Session:
+    load_reference_data(session)
+    session.commit()
+    return session
+
+
+@pytest.fixture()
+def published(reference: Session) -> Session:
+    """Reference data plus the shipped models, published."""
+    publish_directory(reference, SYSTEM_ACTOR, MODELS_DIR)
+    reference.commit()
+    return reference
+
+

@@ -1,0 +1,126 @@
+"""Factories for tests: people in roles, cases of the shipped processes, and completing a task by
+its BPMN id with valid example values for every field the test does not care about."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.catalogue.sample_forms import sample_form_data
+from engine.persistence import Case, Region, TaskIndexRow, Unit
+from engine.persistence.catalogue import Organisation
+from engine.services import SYSTEM_ACTOR, Actor, ParticipantSpec, complete_task, start_case
+from engine.services.users import create_user
+from engine.services.versions import load_version
+
+
+def make_actor(session: Session, username: str, system_role: str = "member") -> Actor:
+    user = create_user(session, SYSTEM_ACTOR, username=username, display_name=username.title(), system_role=system_role)
+    return Actor(user.id, user.username, user.display_name, user.system_role)
+
+
+@dataclass
+class Team:
+    """The people of one case, by role code (and by unit id for unit roles)."""
+
+    coordinator: Actor
+    by_role: dict[str, Actor] = field(default_factory=dict)
+    by_unit: dict[int, Actor] = field(default_factory=dict)
+    outsider: Actor | None = None
+
+    def participants(self) -> list[ParticipantSpec]:
+        out = [ParticipantSpec(a.user_id or 0, role) for role, a in self.by_role.items()]
+        out += [ParticipantSpec(a.user_id or 0, "lokal_verksamhet", unit) for unit, a in self.by_unit.items()]
+        return out
+
+    def for_task(self, row: TaskIndexRow) -> Actor:
+        if row.lane == "lokal_verksamhet" and row.unit_id in self.by_unit:
+            return self.by_unit[row.unit_id]
+        return self.by_role.get(row.lane or "", self.coordinator)
+
+
+def region_units(session: Session, region_code: str, count: int) -> tuple[int, list[int]]:
+    region_id = session.scalar(select(Region.id).where(Region.code == region_code))
+    assert region_id is not None
+    units = list(
+        session.scalars(
+            select(Unit.id).join(Organisation).where(Organisation.region_id == region_id).order_by(Unit.id).limit(count)
+        )
+    )
+    return region_id, units
+
+
+def make_team(session: Session, prefix: str, roles: list[str], units: list[int]) -> Team:
+    team = Team(coordinator=make_actor(session, f"{prefix}.koord", "coordinator"))
+    for role in roles:
+        team.by_role[role] = make_actor(session, f"{prefix}.{role}")
+    for unit in units:
+        team.by_unit[unit] = make_actor(session, f"{prefix}.unit{unit}")
+    team.outsider = make_actor(session, f"{prefix}.outsider")
+    return team
+
+
+VGR_ROLES = ["kunskapsstyrning", "samordningsrad", "rpt", "inforandeansvarig"]
+SKANE_ROLES = ["lag"]
+
+
+def start_vgr(session: Session, units: int = 2, prefix: str = "vgr", **kwargs: Any) -> tuple[int, Team, list[int]]:
+    region_id, unit_ids = region_units(session, "vgr", units)
+    team = make_team(session, prefix, VGR_ROLES, unit_ids)
+    info = start_case(
+        session, team.coordinator, process_id="vgr_introduction", title="Hjärtsvikt – VGR", region_id=region_id,
+        unit_ids=unit_ids, participants=team.participants(), **kwargs,
+    )  # fmt: skip
+    return info.id, team, unit_ids
+
+
+def start_skane(session: Session, units: int = 2, prefix: str = "sk", **kwargs: Any) -> tuple[int, Team, list[int]]:
+    region_id, unit_ids = region_units(session, "skane", units)
+    team = make_team(session, prefix, SKANE_ROLES, unit_ids)
+    team.by_role["koordinator"] = team.coordinator
+    info = start_case(
+        session, team.coordinator, process_id="skane_lag", title="Sepsis – Skåne", region_id=region_id,
+        unit_ids=unit_ids, participants=[p for p in team.participants() if p.role != "koordinator"], **kwargs,
+    )  # fmt: skip
+    return info.id, team, unit_ids
+
+
+def ready(session: Session, case_id: int) -> list[tuple[str, int | None]]:
+    """The case's ready human tasks as (bpmn id, unit id), sorted."""
+    rows = session.execute(
+        select(TaskIndexRow.bpmn_id, TaskIndexRow.unit_id).where(
+            TaskIndexRow.case_id == case_id, TaskIndexRow.state == "ready"
+        )
+    )
+    return sorted(((r.bpmn_id, r.unit_id) for r in rows), key=lambda t: (t[0], t[1] or 0))
+
+
+def task_row(session: Session, case_id: int, bpmn_id: str, unit: int | None = None) -> TaskIndexRow:
+    query = select(TaskIndexRow).where(
+        TaskIndexRow.case_id == case_id, TaskIndexRow.bpmn_id == bpmn_id, TaskIndexRow.state == "ready"
+    )
+    if unit is not None:
+        query = query.where(TaskIndexRow.unit_id == unit)
+    row = session.scalars(query).first()
+    assert row is not None, f"{bpmn_id} (unit {unit}) is not ready; ready: {ready(session, case_id)}"
+    return row
+
+
+def form_data(session: Session, case_id: int, row: TaskIndexRow, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    case = session.get(Case, case_id)
+    assert case is not None
+    version = load_version(session, case.model_version_id)
+    return sample_form_data(version.forms[row.form] if row.form else {}, overrides)
+
+
+def do(
+    session: Session, team: Team, case_id: int, bpmn_id: str, overrides: dict[str, Any] | None = None,
+    unit: int | None = None,
+) -> None:
+    """Complete a ready task as the team member holding its role, and commit like the web edge."""
+    row = task_row(session, case_id, bpmn_id, unit)
+    complete_task(session, team.for_task(row), row.task_id, form_data(session, case_id, row, overrides))
+    session.commit()
