@@ -187,4 +187,3 @@ def _skane_cases(demo: _Demo) -> None:
     demo.do(case, "unit_introduction", {"already_compliant": False}, unit=lindeborg)
     demo.do(case, "unit_introduction", {"already_compliant": True}, unit=kavlinge)
     demo.do(case, "pdsa_plan", unit=lindeborg)
-    demo.do(case, "lag_follow_up", {"continue_follow_up": True})

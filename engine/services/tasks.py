@@ -61,7 +61,9 @@ def list_tasks(session: Session, actor: Actor, *, case_id: int | None = None, li
 
 
 def _task_row(session: Session, task_id: str) -> TaskIndexRow:
-    row = session.scalar(select(TaskIndexRow).where(TaskIndexRow.task_id == task_id, TaskIndexRow.kind == "user"))
+    row = session.scalar(select(TaskIndexRow).where(TaskIndexRow.task_id == task_id))
+    if row is not None and row.kind != "user":
+        raise ConflictError("Steget är inte en uppgift att utföra än: ärendet väntar på en händelse.")
     if row is None:
         done = session.scalar(select(FormSubmission.id).where(FormSubmission.task_id == task_id).limit(1))
         if done is not None:

@@ -94,3 +94,8 @@ def verify_login(session: Session, username: str, password: str) -> User | None:
     except (VerificationError, InvalidHashError):
         return None
     return user
+
+
+def list_users(session: Session) -> list[User]:
+    """Every account, by username."""
+    return list(session.scalars(select(User).order_by(User.username)))

@@ -1,0 +1,45 @@
+"""Infora's web layer: the Flask application factory. Views open a session, call the services and
+commit at the edge; domain errors map to HTTP statuses in ``web.errors``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from engine.persistence.database import database_url_from_env, make_engine, make_session_factory
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create the application; ``test_config`` overrides the configuration (tests)."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(
+        DATABASE_URL=database_url_from_env(),
+        SECRET_KEY=os.environ.get("INFORA_SECRET_KEY") or _instance_secret(Path(app.instance_path)),
+        MODELS_DIR=os.environ.get("INFORA_MODELS_DIR", str(Path(__file__).resolve().parents[1] / "bpmn")),
+    )
+    if test_config:
+        app.config.update(test_config)
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["infora.engine"] = engine
+    app.extensions["infora.sessions"] = make_session_factory(engine)
+
+    from web import db, errors, home
+
+    db.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(home.bp)
+    return app
+
+
+def _instance_secret(instance: Path) -> str:
+    """A per-installation secret key kept in the instance folder, made on first start."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()

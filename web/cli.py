@@ -1,0 +1,177 @@
+"""The ``infora`` command: set up the database, run the server, manage users, publish models."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from engine.catalogue.bootstrap import bootstrap
+from engine.catalogue.demo import DEMO_PASSWORD
+from engine.errors import InforaError, InvalidModelError
+from engine.persistence.database import database_url_from_env, make_engine, make_session_factory, unit_of_work
+from engine.persistence.schema import upgrade_database
+from engine.services import SYSTEM_ACTOR, publish_model_version
+from engine.services.models import executable_process_ids, read_model_directory
+from engine.services.users import create_user, list_users, set_password
+
+DEFAULT_MODELS = Path(__file__).resolve().parents[1] / "bpmn"
+
+
+def _factory(url: str | None):  # type: ignore[no-untyped-def]
+    engine = make_engine(url or database_url_from_env())
+    upgrade_database(engine)
+    return engine, make_session_factory(engine)
+
+
+@click.group()
+@click.option("--database-url", envvar="DATABASE_URL", default=None, help="Standard: instance/infora.sqlite3")
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None) -> None:
+    """Infora: införande av vårdförlopp som BPMN-processer."""
+    ctx.obj = {"url": database_url}
+
+
+def _fail(err: InforaError) -> None:
+    click.echo(f"Fel: {err.message}", err=True)
+    if isinstance(err, InvalidModelError):
+        for issue in err.issues:
+            where = f"{issue.file or ''} {issue.element_id or ''}".strip()
+            click.echo(f"  - [{issue.code}] {where}: {issue.message}", err=True)
+    sys.exit(2)
+
+
+@main.command()
+@click.option("--demo/--no-demo", default=True, help="Lägg in demodata om databasen saknar ärenden.")
+@click.option("--models", type=click.Path(exists=True, file_okay=False, path_type=Path), default=DEFAULT_MODELS)
+@click.pass_context
+def init(ctx: click.Context, demo: bool, models: Path) -> None:
+    """Skapa eller uppgradera databasen, publicera de medföljande modellerna och demodata."""
+    engine, factory = _factory(ctx.obj["url"])
+    try:
+        with unit_of_work(factory) as session:
+            result = bootstrap(session, models, demo=demo)
+    except InforaError as err:
+        _fail(err)
+        return
+    finally:
+        engine.dispose()
+    for info in result.published:
+        state = "ny version" if info.created else "oförändrad"
+        click.echo(f"Modell {info.process_id} v{info.number} ({state})")
+    if result.demo_loaded:
+        click.echo(f"Demodata inlagd. Logga in som t.ex. anna.koordinator med lösenordet {DEMO_PASSWORD}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--demo/--no-demo", default=True, help="Demodata vid första start.")
+@click.pass_context
+def run(ctx: click.Context, host: str, port: int, demo: bool) -> None:
+    """Starta Infora (inbäddad databas som standard) på http://HOST:PORT/."""
+    ctx.invoke(init, demo=demo, models=DEFAULT_MODELS)
+    from web import create_app
+
+    config = {"DATABASE_URL": ctx.obj["url"]} if ctx.obj["url"] else None
+    app = create_app(config)
+    click.echo(f"Infora körs på http://{host}:{port}/")
+    app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+@main.group()
+def user() -> None:
+    """Hantera användare."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="Visningsnamn")
+@click.option("--email", default="")
+@click.option("--role", "system_role", type=click.Choice(["admin", "coordinator", "member"]), default="member")
+@click.password_option(prompt="Lösenord", confirmation_prompt="Upprepa lösenordet")
+@click.pass_context
+def user_add(ctx: click.Context, username: str, display_name: str, email: str, system_role: str, password: str) -> None:
+    """Skapa en användare."""
+    engine, factory = _factory(ctx.obj["url"])
+    try:
+        with unit_of_work(factory) as session:
+            created = create_user(session, SYSTEM_ACTOR, username=username, display_name=display_name, email=email,
+                                  system_role=system_role, password=password)  # fmt: skip
+            click.echo(f"Användaren {created.username} skapad ({created.system_role}).")
+    except InforaError as err:
+        _fail(err)
+    finally:
+        engine.dispose()
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.password_option(prompt="Nytt lösenord", confirmation_prompt="Upprepa lösenordet")
+@click.pass_context
+def user_passwd(ctx: click.Context, username: str, password: str) -> None:
+    """Byt lösenord för en användare."""
+    engine, factory = _factory(ctx.obj["url"])
+    try:
+        with unit_of_work(factory) as session:
+            set_password(session, SYSTEM_ACTOR, username, password)
+            click.echo("Lösenordet är bytt.")
+    except InforaError as err:
+        _fail(err)
+    finally:
+        engine.dispose()
+
+
+@user.command("list")
+@click.pass_context
+def user_list(ctx: click.Context) -> None:
+    """Lista användarna."""
+    engine, factory = _factory(ctx.obj["url"])
+    try:
+        with unit_of_work(factory, write=False) as session:
+            for u in list_users(session):
+                click.echo(f"{u.username}\t{u.system_role}\t{u.display_name}\t{'aktiv' if u.active else 'inaktiv'}")
+    finally:
+        engine.dispose()
+
+
+@main.group()
+def model() -> None:
+    """Hantera processmodeller."""
+
+
+@model.command("publish")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--process", "process_ids", multiple=True, help="Process-id (standard: alla i katalogen)")
+@click.pass_context
+def model_publish(ctx: click.Context, directory: Path, process_ids: tuple[str, ...]) -> None:
+    """Validera och publicera processer ur en katalog med .bpmn-filer och forms/*.json."""
+    engine, factory = _factory(ctx.obj["url"])
+    try:
+        documents, forms = read_model_directory(directory)
+        with unit_of_work(factory) as session:
+            for pid in process_ids or executable_process_ids(documents):
+                info = publish_model_version(session, SYSTEM_ACTOR, pid, documents, forms)
+                click.echo(f"{pid}: version {info.number} {'publicerad' if info.created else '(oförändrad)'}")
+    except InforaError as err:
+        _fail(err)
+    finally:
+        engine.dispose()
+
+
+@main.group()
+def db() -> None:
+    """Databasen."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Kör databasmigreringarna (Alembic) till senaste version."""
+    engine, _factory_ = _factory(ctx.obj["url"])
+    engine.dispose()
+    click.echo("Databasen är uppgraderad.")
+
+
+__all__ = ["main"]

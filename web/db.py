@@ -1,0 +1,38 @@
+"""One session per request: commit when the view succeeded, roll back otherwise (the edge owns
+the transaction; services only flush)."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.persistence.database import begin_write
+
+
+def get_session(*, write: bool = False) -> Session:
+    """The request's session; ``write=True`` starts it as a write transaction."""
+    if "db_session" not in g:
+        factory: sessionmaker[Session] = current_app.extensions["infora.sessions"]
+        g.db_session = factory()
+        if write:
+            begin_write(g.db_session)
+    session: Session = g.db_session
+    return session
+
+
+def _close(exc: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is None:
+        return
+    try:
+        if exc is None and session.in_transaction():
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+def init_app(app: Flask) -> None:
+    """Register the per-request session handling."""
+    app.teardown_request(_close)

@@ -1,0 +1,60 @@
+"""Domain errors to HTTP statuses, in one place: JSON for clients that ask for it, a page
+otherwise."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import (
+    ConflictError,
+    InforaError,
+    InvalidModelError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+
+STATUS: list[tuple[type[InforaError], int]] = [
+    (NotFoundError, 404),
+    (PermissionDeniedError, 403),
+    (ConflictError, 409),
+    (ValidationError, 422),
+    (InvalidModelError, 422),
+    (InforaError, 400),
+]
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return request.path.startswith("/api/") or best == "application/json"
+
+
+def _respond(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> tuple[Response | str, int]:
+    if _wants_json():
+        return jsonify({"status": status, "code": code, "message": message, "errors": fields or {}}), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def _domain(err: InforaError) -> tuple[Response | str, int]:
+    status = next(code for cls, code in STATUS if isinstance(err, cls))
+    fields = err.field_errors if isinstance(err, ValidationError) else None
+    return _respond(status, err.code, err.message, fields)
+
+
+def _http(err: HTTPException) -> tuple[Response | str, int]:
+    messages = {404: "Sidan finns inte.", 403: "Du har inte behörighet till sidan.", 405: "Metoden är inte tillåten.",
+                400: "Felaktig begäran."}  # fmt: skip
+    status = err.code or 500
+    return _respond(status, "http_error", messages.get(status, err.description or "Fel."))
+
+
+def _crash(err: Exception) -> tuple[Response | str, int]:
+    return _respond(500, "internal_error", "Något gick fel hos oss. Ingenting sparades; försök igen.")
+
+
+def init_app(app: Flask) -> None:
+    """Register the error handlers."""
+    app.register_error_handler(InforaError, _domain)
+    app.register_error_handler(HTTPException, _http)
+    app.register_error_handler(Exception, _crash)
