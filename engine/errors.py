@@ -80,9 +80,7 @@ class InvalidModelError(InforaError):
     code = "invalid_model"
 
     def __init__(self, issues: list[ModelIssue]) -> None:
-        summary = "; ".join(
-            f"{i.element_id}: {i.message}" if i.element_id else i.message for i in issues[:5]
-        )
+        summary = "; ".join(f"{i.element_id}: {i.message}" if i.element_id else i.message for i in issues[:5])
         more = f" (+{len(issues) - 5} till)" if len(issues) > 5 else ""
         super().__init__(f"Processmodellen kan inte publiceras: {summary}{more}")
         self.issues = issues

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from itertools import pairwise
 from xml.sax.saxutils import escape, quoteattr
 
 HEADER = (
@@ -52,7 +53,12 @@ class Process:
         return self.node(f'<bpmn:endEvent id="{node_id}" />', lane, node_id)
 
     def user_task(
-        self, node_id: str, name: str, lane: str | None = "RPT", form: str | None = "simple.schema.json", due: str | None = None
+        self,
+        node_id: str,
+        name: str,
+        lane: str | None = "RPT",
+        form: str | None = "simple.schema.json",
+        due: str | None = None,
     ) -> str:
         props = ""
         if form is not None or due is not None:
@@ -64,7 +70,9 @@ class Process:
             props = f"<bpmn:extensionElements><spiffworkflow:properties>{items}</spiffworkflow:properties></bpmn:extensionElements>"
         return self.node(f'<bpmn:userTask id="{node_id}" name={quoteattr(name)}>{props}</bpmn:userTask>', lane, node_id)
 
-    def gateway(self, node_id: str, kind: str = "exclusiveGateway", default: str | None = None, lane: str | None = "RPT") -> str:
+    def gateway(
+        self, node_id: str, kind: str = "exclusiveGateway", default: str | None = None, lane: str | None = "RPT"
+    ) -> str:
         attr = f' default="{default}"' if default else ""
         return self.node(f'<bpmn:{kind} id="{node_id}"{attr} />', lane, node_id)
 
@@ -88,22 +96,28 @@ class Process:
             if condition
             else ""
         )
-        self.flows.append(f'<bpmn:sequenceFlow id="{fid}" sourceRef="{source}" targetRef="{target}">{body}</bpmn:sequenceFlow>')
+        self.flows.append(
+            f'<bpmn:sequenceFlow id="{fid}" sourceRef="{source}" targetRef="{target}">{body}</bpmn:sequenceFlow>'
+        )
         return fid
 
     def chain(self, *ids: str) -> None:
-        for a, b in zip(ids, ids[1:], strict=False):
+        for a, b in pairwise(ids):
             self.flow(a, b)
 
     def xml(self) -> bytes:
         lanes = ""
         if self.lanes:
-            lanes = '<bpmn:laneSet id="LaneSet_1">' + "".join(
-                f'<bpmn:lane id="lane_{i}" name={quoteattr(name)}>'
-                + "".join(f"<bpmn:flowNodeRef>{n}</bpmn:flowNodeRef>" for n in nodes)
-                + "</bpmn:lane>"
-                for i, (name, nodes) in enumerate(self.lanes.items())
-            ) + "</bpmn:laneSet>"
+            lanes = (
+                '<bpmn:laneSet id="LaneSet_1">'
+                + "".join(
+                    f'<bpmn:lane id="lane_{i}" name={quoteattr(name)}>'
+                    + "".join(f"<bpmn:flowNodeRef>{n}</bpmn:flowNodeRef>" for n in nodes)
+                    + "</bpmn:lane>"
+                    for i, (name, nodes) in enumerate(self.lanes.items())
+                )
+                + "</bpmn:laneSet>"
+            )
         body = (
             f'<bpmn:process id="{self.pid}" name={quoteattr(self.name)} isExecutable="true">'
             + lanes

@@ -77,5 +77,3 @@ def published(reference: Session) -> Session:
     publish_directory(reference, SYSTEM_ACTOR, MODELS_DIR)
     reference.commit()
     return reference
-
-

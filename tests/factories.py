@@ -71,9 +71,15 @@ def start_vgr(session: Session, units: int = 2, prefix: str = "vgr", **kwargs: A
     region_id, unit_ids = region_units(session, "vgr", units)
     team = make_team(session, prefix, VGR_ROLES, unit_ids)
     info = start_case(
-        session, team.coordinator, process_id="vgr_introduction", title="Hjärtsvikt – VGR", region_id=region_id,
-        unit_ids=unit_ids, participants=team.participants(), **kwargs,
-    )  # fmt: skip
+        session,
+        team.coordinator,
+        process_id="vgr_introduction",
+        title="Hjärtsvikt – VGR",
+        region_id=region_id,
+        unit_ids=unit_ids,
+        participants=team.participants(),
+        **kwargs,
+    )
     return info.id, team, unit_ids
 
 
@@ -82,9 +88,15 @@ def start_skane(session: Session, units: int = 2, prefix: str = "sk", **kwargs: 
     team = make_team(session, prefix, SKANE_ROLES, unit_ids)
     team.by_role["koordinator"] = team.coordinator
     info = start_case(
-        session, team.coordinator, process_id="skane_lag", title="Sepsis – Skåne", region_id=region_id,
-        unit_ids=unit_ids, participants=[p for p in team.participants() if p.role != "koordinator"], **kwargs,
-    )  # fmt: skip
+        session,
+        team.coordinator,
+        process_id="skane_lag",
+        title="Sepsis – Skåne",
+        region_id=region_id,
+        unit_ids=unit_ids,
+        participants=[p for p in team.participants() if p.role != "koordinator"],
+        **kwargs,
+    )
     return info.id, team, unit_ids
 
 
@@ -109,7 +121,9 @@ def task_row(session: Session, case_id: int, bpmn_id: str, unit: int | None = No
     return row
 
 
-def form_data(session: Session, case_id: int, row: TaskIndexRow, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def form_data(
+    session: Session, case_id: int, row: TaskIndexRow, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     case = session.get(Case, case_id)
     assert case is not None
     version = load_version(session, case.model_version_id)
@@ -117,7 +131,11 @@ def form_data(session: Session, case_id: int, row: TaskIndexRow, overrides: dict
 
 
 def do(
-    session: Session, team: Team, case_id: int, bpmn_id: str, overrides: dict[str, Any] | None = None,
+    session: Session,
+    team: Team,
+    case_id: int,
+    bpmn_id: str,
+    overrides: dict[str, Any] | None = None,
     unit: int | None = None,
 ) -> None:
     """Complete a ready task as the team member holding its role, and commit like the web edge."""

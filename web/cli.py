@@ -97,8 +97,15 @@ def user_add(ctx: click.Context, username: str, display_name: str, email: str, s
     engine, factory = _factory(ctx.obj["url"])
     try:
         with unit_of_work(factory) as session:
-            created = create_user(session, SYSTEM_ACTOR, username=username, display_name=display_name, email=email,
-                                  system_role=system_role, password=password)  # fmt: skip
+            created = create_user(
+                session,
+                SYSTEM_ACTOR,
+                username=username,
+                display_name=display_name,
+                email=email,
+                system_role=system_role,
+                password=password,
+            )
             click.echo(f"Användaren {created.username} skapad ({created.system_role}).")
     except InforaError as err:
         _fail(err)
@@ -169,7 +176,7 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Kör databasmigreringarna (Alembic) till senaste version."""
-    engine, _factory_ = _factory(ctx.obj["url"])
+    engine, _sessions = _factory(ctx.obj["url"])
     engine.dispose()
     click.echo("Databasen är uppgraderad.")
 

@@ -30,7 +30,9 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or best == "application/json"
 
 
-def _respond(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None) -> tuple[Response | str, int]:
+def _respond(
+    status: int, code: str, message: str, fields: dict[str, list[str]] | None = None
+) -> tuple[Response | str, int]:
     if _wants_json():
         return jsonify({"status": status, "code": code, "message": message, "errors": fields or {}}), status
     return render_template("error.html", status=status, message=message), status
@@ -43,8 +45,12 @@ def _domain(err: InforaError) -> tuple[Response | str, int]:
 
 
 def _http(err: HTTPException) -> tuple[Response | str, int]:
-    messages = {404: "Sidan finns inte.", 403: "Du har inte behörighet till sidan.", 405: "Metoden är inte tillåten.",
-                400: "Felaktig begäran."}  # fmt: skip
+    messages = {
+        404: "Sidan finns inte.",
+        403: "Du har inte behörighet till sidan.",
+        405: "Metoden är inte tillåten.",
+        400: "Felaktig begäran.",
+    }
     status = err.code or 500
     return _respond(status, "http_error", messages.get(status, err.description or "Fel."))
 

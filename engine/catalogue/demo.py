@@ -88,9 +88,14 @@ def load_demo_data(session: Session) -> None:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             user = create_user(
-                session, SYSTEM_ACTOR, username=username, display_name=name, system_role=role,
-                email=f"{username}@example.se", password=DEMO_PASSWORD,
-            )  # fmt: skip
+                session,
+                SYSTEM_ACTOR,
+                username=username,
+                display_name=name,
+                system_role=role,
+                email=f"{username}@example.se",
+                password=DEMO_PASSWORD,
+            )
         users[username] = Actor(user.id, user.username, user.display_name, user.system_role)
     demo = _Demo(session, users)
     _vgr_cases(demo)
@@ -109,8 +114,11 @@ def _vgr_team(demo: _Demo, units: list[str]) -> list[ParticipantSpec]:
         _p(demo, "omar.rpt", "rpt"),
         _p(demo, "karin.inforande", "inforandeansvarig"),
     ]
-    staff = {"Närhälsan Lerum vårdcentral": "maja.lerum", "Närhälsan Majorna vårdcentral": "jonas.majorna",
-             "Närhälsan Skene vårdcentral": "ida.skene"}  # fmt: skip
+    staff = {
+        "Närhälsan Lerum vårdcentral": "maja.lerum",
+        "Närhälsan Majorna vårdcentral": "jonas.majorna",
+        "Närhälsan Skene vårdcentral": "ida.skene",
+    }
     team += [_p(demo, staff[u], "lokal_verksamhet", u) for u in units if u in staff]
     return team
 
@@ -118,17 +126,24 @@ def _vgr_team(demo: _Demo, units: list[str]) -> list[ParticipantSpec]:
 def _vgr_case(demo: _Demo, pathway: str, units: list[str]) -> int:
     coordinator = demo.users["anna.koordinator"]
     info = start_case(
-        demo.session, coordinator, process_id="vgr_introduction", title=f"{pathway} – VGR",
-        pathway_id=demo.pathway(pathway), region_id=demo.region("vgr"),
-        unit_ids=[demo.unit(u) for u in units], participants=_vgr_team(demo, units),
-    )  # fmt: skip
+        demo.session,
+        coordinator,
+        process_id="vgr_introduction",
+        title=f"{pathway} – VGR",
+        pathway_id=demo.pathway(pathway),
+        region_id=demo.region("vgr"),
+        unit_ids=[demo.unit(u) for u in units],
+        participants=_vgr_team(demo, units),
+    )
     return info.id
 
 
 def _vgr_cases(demo: _Demo) -> None:
     lerum, majorna, skene = (
-        "Närhälsan Lerum vårdcentral", "Närhälsan Majorna vårdcentral", "Närhälsan Skene vårdcentral",
-    )  # fmt: skip
+        "Närhälsan Lerum vårdcentral",
+        "Närhälsan Majorna vårdcentral",
+        "Närhälsan Skene vårdcentral",
+    )
     coordinator = demo.users["anna.koordinator"]
     # 1. A proposal just arrived: the consultation response is due.
     _vgr_case(demo, "Hjärtsvikt – nydebuterad (1)", [lerum, majorna])
@@ -168,10 +183,15 @@ def _skane_team(demo: _Demo, units: list[str]) -> list[ParticipantSpec]:
 def _skane_case(demo: _Demo, pathway: str, units: list[str]) -> int:
     coordinator = demo.users["per.koordinator"]
     info = start_case(
-        demo.session, coordinator, process_id="skane_lag", title=f"{pathway} – Region Skåne",
-        pathway_id=demo.pathway(pathway), region_id=demo.region("skane"),
-        unit_ids=[demo.unit(u) for u in units], participants=_skane_team(demo, units),
-    )  # fmt: skip
+        demo.session,
+        coordinator,
+        process_id="skane_lag",
+        title=f"{pathway} – Region Skåne",
+        pathway_id=demo.pathway(pathway),
+        region_id=demo.region("skane"),
+        unit_ids=[demo.unit(u) for u in units],
+        participants=_skane_team(demo, units),
+    )
     return info.id
 
 

@@ -19,7 +19,11 @@ REGIONS: dict[str, tuple[str, dict[str, list[str]]]] = {
     "vgr": (
         "Västra Götalandsregionen",
         {
-            "Närhälsan": ["Närhälsan Lerum vårdcentral", "Närhälsan Majorna vårdcentral", "Närhälsan Skene vårdcentral"],
+            "Närhälsan": [
+                "Närhälsan Lerum vårdcentral",
+                "Närhälsan Majorna vårdcentral",
+                "Närhälsan Skene vårdcentral",
+            ],
             "Sahlgrenska Universitetssjukhuset": ["Medicinmottagning Östra", "Neurologiavdelning 71"],
             "Skaraborgs Sjukhus": ["Medicinkliniken Skövde"],
         },

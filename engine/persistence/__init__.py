@@ -1,7 +1,6 @@
 """Storage: SQLAlchemy 2.0 typed models, engine and session factories, Alembic migrations."""
 
 from engine.persistence.base import Base
-from engine.persistence.catalogue import Organisation, Pathway, Region, Role, Unit
 from engine.persistence.cases import (
     AuditEvent,
     Case,
@@ -10,6 +9,7 @@ from engine.persistence.cases import (
     FormSubmission,
     TaskIndexRow,
 )
+from engine.persistence.catalogue import Organisation, Pathway, Region, Role, Unit
 from engine.persistence.models import ModelVersion, ProcessModel
 from engine.persistence.users import User
 

@@ -46,7 +46,7 @@ class Case(Base):
 
     # The ORM adds "WHERE version = :old" to every UPDATE and raises StaleDataError when another
     # transaction got there first: optimistic locking on every backend.
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - read once by the mapper
 
 
 class CaseUnit(Base):

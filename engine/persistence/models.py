@@ -22,9 +22,7 @@ class ProcessModel(Base):
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    versions: Mapped[list[ModelVersion]] = relationship(
-        back_populates="process_model", order_by="ModelVersion.number"
-    )
+    versions: Mapped[list[ModelVersion]] = relationship(back_populates="process_model", order_by="ModelVersion.number")
 
 
 class ModelVersion(Base):

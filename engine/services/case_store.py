@@ -146,8 +146,13 @@ def save_case(
     for effect in workflow.effects:
         if effect.kind == "set_case_phase" and case.phase != effect.values["phase"]:
             audit.append(
-                audit_row(actor, "case_phase_changed", case_id=case.id, before={"phase": case.phase},
-                          after={"phase": effect.values["phase"]})  # fmt: skip
+                audit_row(
+                    actor,
+                    "case_phase_changed",
+                    case_id=case.id,
+                    before={"phase": case.phase},
+                    after={"phase": effect.values["phase"]},
+                )
             )
             case.phase = effect.values["phase"]
     case.state = workflow.dump()
@@ -165,8 +170,13 @@ def save_case(
     for row in added:
         action = "task_ready" if row["kind"] == "user" else "event_waiting"
         audit.append(
-            audit_row(actor, action, case_id=case.id, task_id=row["task_id"],
-                      details={"bpmn_id": row["bpmn_id"], "name": row["name"], "unit_id": row["unit_id"]})  # fmt: skip
+            audit_row(
+                actor,
+                action,
+                case_id=case.id,
+                task_id=row["task_id"],
+                details={"bpmn_id": row["bpmn_id"], "name": row["name"], "unit_id": row["unit_id"]},
+            )
         )
     write_audit(session, audit)
     session.flush()

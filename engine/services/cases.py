@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
@@ -178,7 +178,9 @@ def start_case(
         state="",
     )
     case.units = [CaseUnit(unit_id=u) for u in unit_list]
-    case.participants = [CaseParticipant(user_id=p.user_id, role_code=p.role, unit_id=p.unit_id) for p in participant_list]
+    case.participants = [
+        CaseParticipant(user_id=p.user_id, role_code=p.role, unit_id=p.unit_id) for p in participant_list
+    ]
     session.add(case)
     session.flush()
     audit = [
@@ -227,7 +229,7 @@ def cancel_case(session: Session, actor: Actor, case_id: int, reason: str = "") 
     if locked.case.status not in ("running", "suspended"):
         raise ConflictError("Ärendet är redan avslutat.")
     info = _set_status(session, actor, locked, "cancelled", "case_cancelled", reason)
-    session.execute(TaskIndexRow.__table__.delete().where(TaskIndexRow.case_id == case_id))
+    session.execute(delete(TaskIndexRow).where(TaskIndexRow.case_id == case_id))
     locked.case.next_timer_at = None
     session.flush()
     return info
@@ -241,15 +243,21 @@ def _set_status(session: Session, actor: Actor, locked: LockedCase, status: str,
     session.flush()
     write_audit(
         session,
-        [audit_row(actor, action, case_id=case.id, before={"status": before}, after={"status": status},
-                   details={"reason": reason[:1000]} if reason else None)],  # fmt: skip
+        [
+            audit_row(
+                actor,
+                action,
+                case_id=case.id,
+                before={"status": before},
+                after={"status": status},
+                details={"reason": reason[:1000]} if reason else None,
+            )
+        ],
     )
     return case_info(case)
 
 
-def send_signal(
-    session: Session, actor: Actor, case_id: int, name: str, payload: dict[str, Any] | None = None
-) -> bool:
+def send_signal(session: Session, actor: Actor, case_id: int, name: str, payload: dict[str, Any] | None = None) -> bool:
     """Deliver a signal (e.g. ``godkand_nationellt``) to a case; False when nothing waited for it.
 
     Any participant of the case may send it; the audit trail records who did.
@@ -288,8 +296,14 @@ def case_history(session: Session, actor: Actor, case_id: int) -> list[HistoryEn
     ).all()
     return [
         HistoryEntry(
-            at=e.at, action=e.action, actor_id=e.actor_id, actor_name=name, task_id=e.task_id,
-            before=e.before, after=e.after, details=e.details,
-        )  # fmt: skip
+            at=e.at,
+            action=e.action,
+            actor_id=e.actor_id,
+            actor_name=name,
+            task_id=e.task_id,
+            before=e.before,
+            after=e.after,
+            details=e.details,
+        )
         for e, name in rows
     ]

@@ -33,12 +33,21 @@ def _message(error: SchemaValidationError) -> str:
     if v == "required":
         return "Fältet är obligatoriskt."
     if v == "type":
-        names = {"string": "text", "integer": "ett heltal", "number": "ett tal", "boolean": "ja eller nej",
-                 "array": "en lista", "object": "ett objekt", "null": "tomt"}  # fmt: skip
+        names = {
+            "string": "text",
+            "integer": "ett heltal",
+            "number": "ett tal",
+            "boolean": "ja eller nej",
+            "array": "en lista",
+            "object": "ett objekt",
+            "null": "tomt",
+        }
         wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         return "Värdet ska vara " + " eller ".join(names.get(str(w), str(w)) for w in wanted) + "."
     if v == "minLength":
-        return "Fältet är obligatoriskt." if error.validator_value == 1 else f"Skriv minst {error.validator_value} tecken."
+        return (
+            "Fältet är obligatoriskt." if error.validator_value == 1 else f"Skriv minst {error.validator_value} tecken."
+        )
     if v == "maxLength":
         return f"Högst {error.validator_value} tecken."
     if v == "minItems":
@@ -52,8 +61,12 @@ def _message(error: SchemaValidationError) -> str:
     if v in ("enum", "const", "oneOf", "anyOf"):
         return "Välj ett av de tillåtna alternativen."
     if v == "format":
-        formats = {"date": "ett datum (ÅÅÅÅ-MM-DD)", "uri": "en fullständig länk (https://…)",
-                   "email": "en e-postadress", "date-time": "en tidpunkt"}  # fmt: skip
+        formats = {
+            "date": "ett datum (ÅÅÅÅ-MM-DD)",
+            "uri": "en fullständig länk (https://…)",
+            "email": "en e-postadress",
+            "date-time": "en tidpunkt",
+        }
         return f"Värdet ska vara {formats.get(str(error.validator_value), str(error.validator_value))}."
     if v == "pattern":
         return "Värdet har fel format."

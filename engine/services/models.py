@@ -59,7 +59,9 @@ def publish_model_version(
         session.flush()
     else:
         model.name = bundle.name
-    number = (session.scalar(select(func.max(ModelVersion.number)).where(ModelVersion.process_model_id == model.id)) or 0) + 1
+    number = (
+        session.scalar(select(func.max(ModelVersion.number)).where(ModelVersion.process_model_id == model.id)) or 0
+    ) + 1
     version = ModelVersion(
         process_model_id=model.id,
         number=number,
@@ -124,9 +126,7 @@ def executable_process_ids(documents: Mapping[str, bytes]) -> list[str]:
 def publish_directory(session: Session, actor: Actor, directory: Path) -> list[ModelVersionInfo]:
     """Publish every process of a model directory (the shipped ``bpmn/``), each with what it calls."""
     documents, forms = read_model_directory(directory)
-    return [
-        publish_model_version(session, actor, pid, documents, forms) for pid in executable_process_ids(documents)
-    ]
+    return [publish_model_version(session, actor, pid, documents, forms) for pid in executable_process_ids(documents)]
 
 
 def current_version(session: Session, process_id: str) -> ModelVersion:

@@ -38,7 +38,9 @@ def overview(session: Session) -> Overview:
     by_status = dict(session.execute(select(Case.status, func.count()).group_by(Case.status)).tuples().all())
     by_phase = dict(
         session.execute(
-            select(Case.phase, func.count()).where(Case.status == "running", Case.phase.is_not(None)).group_by(Case.phase)
+            select(Case.phase, func.count())
+            .where(Case.status == "running", Case.phase.is_not(None))
+            .group_by(Case.phase)
         )
         .tuples()
         .all()

@@ -38,10 +38,18 @@ class TaskView:
 
 def _view(row: TaskIndexRow, title: str) -> TaskView:
     return TaskView(
-        task_id=row.task_id, case_id=row.case_id, case_title=title, bpmn_id=row.bpmn_id, name=row.name,
-        lane=row.lane, unit_id=row.unit_id, assignee_id=row.assignee_id, form=row.form,
-        ready_at=row.ready_at, due_at=row.due_at,
-    )  # fmt: skip
+        task_id=row.task_id,
+        case_id=row.case_id,
+        case_title=title,
+        bpmn_id=row.bpmn_id,
+        name=row.name,
+        lane=row.lane,
+        unit_id=row.unit_id,
+        assignee_id=row.assignee_id,
+        form=row.form,
+        ready_at=row.ready_at,
+        due_at=row.due_at,
+    )
 
 
 def list_tasks(session: Session, actor: Actor, *, case_id: int | None = None, limit: int = 500) -> list[TaskView]:
@@ -100,8 +108,10 @@ def claim_task(session: Session, actor: Actor, task_id: str) -> TaskView:
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError("Uppgiften togs av någon annan samtidigt.")
-    write_audit(session, [audit_row(actor, "task_claimed", case_id=row.case_id, task_id=task_id,
-                                    after={"assignee_id": actor.user_id})])  # fmt: skip
+    write_audit(
+        session,
+        [audit_row(actor, "task_claimed", case_id=row.case_id, task_id=task_id, after={"assignee_id": actor.user_id})],
+    )
     return get_task(session, actor, task_id)
 
 
@@ -115,8 +125,19 @@ def unclaim_task(session: Session, actor: Actor, task_id: str) -> TaskView:
         raise PermissionDeniedError("Bara den som tagit uppgiften eller koordinatorn kan lämna tillbaka den.")
     before = row.assignee_id
     row.assignee_id = None
-    write_audit(session, [audit_row(actor, "task_unclaimed", case_id=row.case_id, task_id=task_id,
-                                    before={"assignee_id": before}, after={"assignee_id": None})])  # fmt: skip
+    write_audit(
+        session,
+        [
+            audit_row(
+                actor,
+                "task_unclaimed",
+                case_id=row.case_id,
+                task_id=task_id,
+                before={"assignee_id": before},
+                after={"assignee_id": None},
+            )
+        ],
+    )
     session.flush()
     return _view(row, session.scalar(select(Case.title).where(Case.id == row.case_id)) or "")
 
@@ -132,8 +153,19 @@ def reassign_task(session: Session, actor: Actor, task_id: str, user_id: int) ->
         raise ValidationError("Personen finns inte.", {"user_id": ["Personen finns inte eller är inaktiverad."]})
     before = row.assignee_id
     row.assignee_id = user_id
-    write_audit(session, [audit_row(actor, "task_reassigned", case_id=row.case_id, task_id=task_id,
-                                    before={"assignee_id": before}, after={"assignee_id": user_id})])  # fmt: skip
+    write_audit(
+        session,
+        [
+            audit_row(
+                actor,
+                "task_reassigned",
+                case_id=row.case_id,
+                task_id=task_id,
+                before={"assignee_id": before},
+                after={"assignee_id": user_id},
+            )
+        ],
+    )
     session.flush()
     return _view(row, session.scalar(select(Case.title).where(Case.id == row.case_id)) or "")
 
@@ -175,13 +207,25 @@ def complete_task(
     now = utcnow()
     session.add(
         FormSubmission(
-            case_id=case_id, task_id=task_id, bpmn_id=task.bpmn_id, task_name=task.name, unit_id=task.unit_id,
-            submitted_by_id=actor.user_id, submitted_at=now, data=data,
-        )  # fmt: skip
+            case_id=case_id,
+            task_id=task_id,
+            bpmn_id=task.bpmn_id,
+            task_name=task.name,
+            unit_id=task.unit_id,
+            submitted_by_id=actor.user_id,
+            submitted_at=now,
+            data=data,
+        )
     )
     audit = [
-        audit_row(actor, "task_completed", case_id=case_id, task_id=task_id, after=data,
-                  details={"bpmn_id": task.bpmn_id, "name": task.name, "unit_id": task.unit_id})  # fmt: skip
+        audit_row(
+            actor,
+            "task_completed",
+            case_id=case_id,
+            task_id=task_id,
+            after=data,
+            details={"bpmn_id": task.bpmn_id, "name": task.name, "unit_id": task.unit_id},
+        )
     ]
     save_case(session, actor, locked, audit)
     return locked.case.version

@@ -41,6 +41,10 @@ def fire_case_timers(session: Session, case_id: int) -> bool:
         # The stored due time was ahead of the library's view (it fires strictly after due):
         # keep the case due so the next pass retries.
         return False
-    save_case(session, SYSTEM_ACTOR, locked, [audit_row(SYSTEM_ACTOR, "timer_fired", case_id=case_id,
-                                                         details={"due_at": before.isoformat()})])  # fmt: skip
+    save_case(
+        session,
+        SYSTEM_ACTOR,
+        locked,
+        [audit_row(SYSTEM_ACTOR, "timer_fired", case_id=case_id, details={"due_at": before.isoformat()})],
+    )
     return True

@@ -22,9 +22,7 @@ MIN_PASSWORD_LENGTH = 10
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(
-            "Lösenordet är för kort.", {"password": [f"Minst {MIN_PASSWORD_LENGTH} tecken."]}
-        )
+        raise ValidationError("Lösenordet är för kort.", {"password": [f"Minst {MIN_PASSWORD_LENGTH} tecken."]})
 
 
 def create_user(
@@ -65,8 +63,18 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    write_audit(session, [audit_row(actor, "user_created", entity="user", entity_id=str(user.id),
-                                    after={"username": username, "system_role": system_role})])  # fmt: skip
+    write_audit(
+        session,
+        [
+            audit_row(
+                actor,
+                "user_created",
+                entity="user",
+                entity_id=str(user.id),
+                after={"username": username, "system_role": system_role},
+            )
+        ],
+    )
     return user
 
 

@@ -77,9 +77,7 @@ def load_version(session: Session, version_id: int, content_hash: str | None = N
     if cached is not None:
         return cached
     row = session.execute(
-        select(ModelVersion.spec_json, ModelVersion.catalogue, ModelVersion.forms).where(
-            ModelVersion.id == version_id
-        )
+        select(ModelVersion.spec_json, ModelVersion.catalogue, ModelVersion.forms).where(ModelVersion.id == version_id)
     ).one_or_none()
     if row is None:
         raise NotFoundError("Modellversionen finns inte.")

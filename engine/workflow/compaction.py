@@ -23,9 +23,10 @@ by running the same diagrams with and without compaction.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
-from SpiffWorkflow.util.task import TaskState  # type: ignore[import-untyped]
+from SpiffWorkflow.util.task import TaskState
 
 _LIVE = TaskState.NOT_FINISHED_MASK | TaskState.ERROR
 
@@ -81,7 +82,7 @@ def _compact_tree(top: Any, wf: Any) -> int:
             _delete_subprocess(top, tid)
         del wf.tasks[tid]
     path = [root, *skeleton, keep_top]
-    for parent, child in zip(path, path[1:], strict=False):
+    for parent, child in pairwise(path):
         parent._children = [child.id]
         child._parent = parent.id
     if wf.last_task is not None and wf.last_task.id not in keep_ids:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
-from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException  # type: ignore[import-untyped]
-from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser  # type: ignore[import-untyped]
-from SpiffWorkflow.spiff.specs.event_definitions import (  # type: ignore[import-untyped]
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.specs.event_definitions import (
     MessageEventDefinition,
     SignalEventDefinition,
 )
@@ -70,9 +70,7 @@ def compile_bundle(
         for process in root.iterfind("bpmn:process", NS):
             pid = process.get("id") or ""
             if pid in processes and processes[pid][0] != filename:
-                issues.append(
-                    ModelIssue("duplicate_process", f"Process-id '{pid}' finns i två filer.", pid, filename)
-                )
+                issues.append(ModelIssue("duplicate_process", f"Process-id '{pid}' finns i två filer.", pid, filename))
             processes[pid] = (filename, process)
     if process_id not in processes:
         raise InvalidModelError(
@@ -172,11 +170,11 @@ def compile_bundle(
     main_file, main_process = processes[process_id]
     name = main_process.get("name") or _participant_name(trees[main_file], process_id) or process_id
     main_xml = _text(documents[main_file], trees[main_file])
-    called = {pid: _text(documents[processes[pid][0]], trees[processes[pid][0]]) for pid in sorted(involved[1:])}
+    called_docs = {pid: _text(documents[processes[pid][0]], trees[processes[pid][0]]) for pid in sorted(involved[1:])}
     digest = hashlib.sha256()
     digest.update(process_id.encode())
     digest.update(documents[main_file])
-    for pid in sorted(called):
+    for pid in sorted(called_docs):
         digest.update(documents[processes[pid][0]])
     digest.update(json.dumps(used_forms, sort_keys=True).encode())
     model = CompiledModel(
@@ -193,7 +191,7 @@ def compile_bundle(
         process_id=process_id,
         name=name,
         main_xml=main_xml,
-        called_documents=called,
+        called_documents=called_docs,
         forms=used_forms,
         spec_json=dump_spec(spec, subprocess_specs),
         content_hash=digest.hexdigest(),

@@ -498,8 +498,7 @@ class _Validator:
                         _is_none(operands[index]) or _is_none(operands[index + 1])
                     ):
                         _reject(
-                            "'is' får bara användas som 'is None' eller 'is not None'; "
-                            "jämför värden med '=='.",
+                            "'is' får bara användas som 'is None' eller 'is not None'; jämför värden med '=='.",
                             "'is' may only be used as 'is None' or 'is not None'; compare values with '=='.",
                         )
                 for operand in operands:
@@ -524,9 +523,7 @@ class _Validator:
             case ast.Dict(keys=keys, values=values):
                 for key, value_node in zip(keys, values, strict=True):
                     if key is None:
-                        _reject(
-                            "Uppackning med '**' är inte tillåten.", "Unpacking with '**' is not allowed."
-                        )
+                        _reject("Uppackning med '**' är inte tillåten.", "Unpacking with '**' is not allowed.")
                     self.check(key)
                     self.check(value_node)
             case _:
@@ -674,9 +671,7 @@ class _Evaluator:
             elif not item:
                 total += 1
             else:
-                children: Iterable[Any] = (
-                    chain.from_iterable(item.items()) if isinstance(item, dict) else item
-                )
+                children: Iterable[Any] = chain.from_iterable(item.items()) if isinstance(item, dict) else item
                 # Every element weighs at least 1: holding more than the budget means too large.
                 budget = MAX_SIZE - total - len(stack)
                 pending = list(islice(children, max(budget, 0) + 1))
@@ -844,9 +839,7 @@ class _Evaluator:
 
     def _check_repeat(self, sequence: Any, count: Any) -> None:
         """Before ``sequence * count`` builds anything, check the size of what it would build."""
-        if not (
-            isinstance(sequence, _SEQUENCES) and isinstance(count, int) and count > 1 and len(sequence) > 0
-        ):
+        if not (isinstance(sequence, _SEQUENCES) and isinstance(count, int) and count > 1 and len(sequence) > 0):
             return
         if self._weight(sequence) * count > MAX_SIZE:
             _too_large("Resultatet av '*'", "The result of '*'")
@@ -920,9 +913,7 @@ class _Evaluator:
                 cause=exc,
             )
         except ValueError as exc:  # a slice step of zero
-            _reject(
-                "Steget i ett snitt får inte vara noll.", "The step of a slice must not be zero.", cause=exc
-            )
+            _reject("Steget i ett snitt får inte vara noll.", "The step of a slice must not be zero.", cause=exc)
         except TypeError as exc:
             _reject(
                 f"Kan inte slå upp {_type_sv(key)} i {_type_sv(container)}.",

@@ -13,21 +13,21 @@ from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow  # type: ignore[import-untyped]
-from SpiffWorkflow.bpmn.specs.event_definitions.message import (  # type: ignore[import-untyped]
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.message import (
     MessageEventDefinition as _BaseMessage,
 )
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import (  # type: ignore[import-untyped]
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     TimerEventDefinition,
 )
-from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent  # type: ignore[import-untyped]
-from SpiffWorkflow.exceptions import SpiffWorkflowException  # type: ignore[import-untyped]
-from SpiffWorkflow.spiff.specs.event_definitions import (  # type: ignore[import-untyped]
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import (
     MessageEventDefinition,
     SignalEventDefinition,
 )
-from SpiffWorkflow.util.task import TaskState  # type: ignore[import-untyped]
+from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import ConflictError, NotFoundError, WorkflowError
 from engine.workflow.compaction import compact_workflow
@@ -233,7 +233,8 @@ class CaseWorkflow:
             raise NotFoundError("Uppgiften är ingen uppgift för en person.")
         if task.state != TaskState.READY:
             raise ConflictError(
-                "Uppgiften är redan klar." if task.has_state(TaskState.FINISHED_MASK)
+                "Uppgiften är redan klar."
+                if task.has_state(TaskState.FINISHED_MASK)
                 else "Uppgiften är inte redo att utföras än."
             )
         return task
@@ -269,7 +270,5 @@ class CaseWorkflow:
         except SpiffWorkflowException as err:
             cause = getattr(err, "error", None) or getattr(err, "exception", None)
             if isinstance(cause, ExpressionError):
-                raise WorkflowError(
-                    f"Ett uttryck i processen kunde inte beräknas: {cause.reason}"
-                ) from err
+                raise WorkflowError(f"Ett uttryck i processen kunde inte beräknas: {cause.reason}") from err
             raise WorkflowError(f"Processen kunde inte fortsätta: {err}") from err

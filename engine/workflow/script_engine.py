@@ -12,9 +12,9 @@ from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
-from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException  # type: ignore[import-untyped]
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine  # type: ignore[import-untyped]
-from SpiffWorkflow.bpmn.script_engine.python_environment import (  # type: ignore[import-untyped]
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import (
     BasePythonScriptEngineEnvironment,
 )
 
@@ -58,9 +58,7 @@ class SafeScriptEngine(PythonScriptEngine):  # type: ignore[misc]
         expressions.parse_expression(expression)
 
     def execute(self, task: Any, script: str, external_context: Mapping[str, Any] | None = None) -> Any:
-        raise WorkflowTaskException(
-            "Skript är inte tillåtna i Inforas processmodeller.", task=task
-        )
+        raise WorkflowTaskException("Skript är inte tillåtna i Inforas processmodeller.", task=task)
 
     def call_service(self, task: Any, **kwargs: Any) -> str:
         operator_id = kwargs.get("operation_name", "")

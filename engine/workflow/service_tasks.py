@@ -39,9 +39,7 @@ class Operator:
 def _set_case_phase(params: Mapping[str, Any]) -> tuple[Any, Effect | None]:
     phase = params.get("phase")
     if phase not in CASE_PHASES:
-        raise ServiceTaskError(
-            f"Okänd fas {phase!r}; tillåtna är {', '.join(CASE_PHASES)}."
-        )
+        raise ServiceTaskError(f"Okänd fas {phase!r}; tillåtna är {', '.join(CASE_PHASES)}.")
     return phase, Effect("set_case_phase", {"phase": phase})
 
 
@@ -50,8 +48,7 @@ REGISTRY: dict[str, Operator] = {
     for op in (
         Operator(
             id="set_case_phase",
-            description_sv="Sätter ärendets status (godkänd nationellt, planering pågår, "
-            "introducerad, uppföljning).",
+            description_sv="Sätter ärendets status (godkänd nationellt, planering pågår, introducerad, uppföljning).",
             parameters=("phase",),
             run=_set_case_phase,
         ),

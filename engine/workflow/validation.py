@@ -25,14 +25,35 @@ SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
 
 FLOW_NODES = {
-    "startEvent", "endEvent", "userTask", "manualTask", "task", "serviceTask", "exclusiveGateway",
-    "parallelGateway", "inclusiveGateway", "eventBasedGateway", "callActivity", "subProcess",
-    "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
-}  # fmt: skip
+    "startEvent",
+    "endEvent",
+    "userTask",
+    "manualTask",
+    "task",
+    "serviceTask",
+    "exclusiveGateway",
+    "parallelGateway",
+    "inclusiveGateway",
+    "eventBasedGateway",
+    "callActivity",
+    "subProcess",
+    "intermediateCatchEvent",
+    "intermediateThrowEvent",
+    "boundaryEvent",
+}
 NON_NODE_ELEMENTS = {
-    "sequenceFlow", "laneSet", "extensionElements", "documentation", "textAnnotation", "association",
-    "ioSpecification", "dataObject", "dataObjectReference", "dataStoreReference", "property",
-}  # fmt: skip
+    "sequenceFlow",
+    "laneSet",
+    "extensionElements",
+    "documentation",
+    "textAnnotation",
+    "association",
+    "ioSpecification",
+    "dataObject",
+    "dataObjectReference",
+    "dataStoreReference",
+    "property",
+}
 UNSUPPORTED_REASONS = {
     "scriptTask": "Skriptuppgifter är inte tillåtna: de skulle köra godtycklig kod på servern. "
     "Använd en tjänsteuppgift från Inforas register eller ett villkor i en gateway.",
@@ -43,8 +64,12 @@ UNSUPPORTED_REASONS = {
     "transaction": "Transaktioner stöds inte.",
     "adHocSubProcess": "Ad hoc-delprocesser stöds inte.",
 }
-EVENT_DEFINITIONS_OK = {"timerEventDefinition", "signalEventDefinition", "messageEventDefinition",
-                        "terminateEventDefinition"}  # fmt: skip
+EVENT_DEFINITIONS_OK = {
+    "timerEventDefinition",
+    "signalEventDefinition",
+    "messageEventDefinition",
+    "terminateEventDefinition",
+}
 
 
 @dataclass
@@ -66,6 +91,12 @@ class ValidationContext:
 def local(element: etree._Element) -> str:
     """The element's tag without its namespace."""
     return etree.QName(element).localname if isinstance(element.tag, str) else ""
+
+
+def _parent(element: etree._Element) -> etree._Element:
+    """The element's parent (the element itself at the root): where an issue about it is pinned."""
+    parent = element.getparent()
+    return parent if parent is not None else element
 
 
 def _name(element: etree._Element) -> str:
@@ -99,7 +130,7 @@ def rule_element_types(process: etree._Element, root: etree._Element, ctx: Valid
     for element in process.iter():
         kind = local(element)
         if kind in ("preScript", "postScript") and (element.text or "").strip():
-            owner = element.getparent().getparent() if element.getparent() is not None else None
+            owner = _parent(_parent(element))
             ctx.add(
                 "script",
                 owner,
@@ -109,7 +140,7 @@ def rule_element_types(process: etree._Element, root: etree._Element, ctx: Valid
         elif kind.endswith("EventDefinition") and kind not in EVENT_DEFINITIONS_OK:
             ctx.add(
                 "unsupported_event",
-                element.getparent(),
+                _parent(element),
                 f"Händelsetypen '{kind.removesuffix('EventDefinition')}' stöds inte.",
             )
         elif local(element) == "subProcess" and element.get("triggeredByEvent") == "true":
@@ -131,7 +162,7 @@ def rule_expressions(process: etree._Element, root: etree._Element, ctx: Validat
         if cond is not None and (cond.text or "").strip():
             _check_expression(ctx, flow, cond.text or "", f"villkoret på flödet '{_name(flow)}'")
     for timer in process.iterfind(".//bpmn:timerEventDefinition", NS):
-        owner = timer.getparent()
+        owner = _parent(timer)
         parts = [p for p in timer if local(p) in ("timeDuration", "timeDate", "timeCycle")]
         if not parts or not (parts[0].text or "").strip():
             ctx.add("invalid_timer", owner, f"Timern '{_name(owner)}' saknar tid.")
@@ -140,7 +171,7 @@ def rule_expressions(process: etree._Element, root: etree._Element, ctx: Validat
         if not is_iso_literal(text):
             _check_expression(ctx, owner, text, f"timern '{_name(owner)}'")
     for loop in process.iterfind(".//bpmn:multiInstanceLoopCharacteristics", NS):
-        owner = loop.getparent()
+        owner = _parent(loop)
         for tag in ("loopCardinality", "completionCondition"):
             part = loop.find(f"bpmn:{tag}", NS)
             if part is not None and (part.text or "").strip():
@@ -174,7 +205,7 @@ def rule_lanes(process: etree._Element, root: etree._Element, ctx: ValidationCon
             ctx.add("unknown_role", lane, f"Lanen '{name}' är ingen känd roll. Kända roller: {known}.")
     lanes = _lane_of(process)
     for task in process.iterfind(".//bpmn:userTask", NS):
-        if task.get("id") not in lanes and local(task.getparent()) == "process":
+        if task.get("id") not in lanes and local(_parent(task)) == "process":
             ctx.add("task_without_lane", task, f"Uppgiften '{_name(task)}' ligger inte i någon lane (roll).")
 
 
@@ -213,9 +244,7 @@ def rule_service_tasks(process: etree._Element, root: etree._Element, ctx: Valid
             ctx.add("unknown_service", task, f"Tjänsteuppgiften '{_name(task)}' anger ingen tjänst.")
         elif operator.get("id") not in REGISTRY:
             known = ", ".join(sorted(REGISTRY))
-            ctx.add(
-                "unknown_service", task, f"Tjänsten '{operator.get('id')}' finns inte. Tillgängliga: {known}."
-            )
+            ctx.add("unknown_service", task, f"Tjänsten '{operator.get('id')}' finns inte. Tillgängliga: {known}.")
 
 
 def rule_gateways(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
@@ -233,9 +262,7 @@ def rule_gateways(process: etree._Element, root: etree._Element, ctx: Validation
                 ctx.add("gateway_default", gateway, f"Gatewayen '{_name(gateway)}' saknar standardflöde.")
             for flow in outgoing:
                 if flow.get("id") != default and flow.find("bpmn:conditionExpression", NS) is None:
-                    ctx.add(
-                        "missing_condition", flow, f"Flödet '{_name(flow)}' från en gateway saknar villkor."
-                    )
+                    ctx.add("missing_condition", flow, f"Flödet '{_name(flow)}' från en gateway saknar villkor.")
 
 
 def rule_reachability(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:

@@ -25,7 +25,7 @@ def test_state_size_is_flat_over_forty_loops() -> None:
     model = _model(two_task_loop())
     wf = CaseWorkflow.start(model, {})
     sizes = []
-    for i in range(40):
+    for _ in range(40):
         for _ in range(2):
             task = wf.human_tasks()[0]
             wf.complete(task.task_id, {"again": True})
@@ -86,11 +86,20 @@ def test_parallel_join_in_a_loop_waits_for_every_branch_in_every_round() -> None
     model = _model(_parallel_loop())
     everything = ("task_a", "task_b", "task_c")
     expected = [
-        everything, ("task_a", "task_b"), ("task_b",), ("task_review",),
-        everything, ("task_a", "task_c"), ("task_a",), ("task_review",),
-        everything, ("task_a", "task_b"), ("task_b",), ("task_review",),
+        everything,
+        ("task_a", "task_b"),
+        ("task_b",),
+        ("task_review",),
+        everything,
+        ("task_a", "task_c"),
+        ("task_a",),
+        ("task_review",),
+        everything,
+        ("task_a", "task_b"),
+        ("task_b",),
+        ("task_review",),
         (),
-    ]  # fmt: skip
+    ]
     assert _drive(model, compact=True) == expected
     assert _drive(model, compact=False) != expected  # the library's own behaviour, see above
 

@@ -78,7 +78,14 @@ def test_vgr_every_branch_three_units_three_pdsa_cycles(published: Session) -> N
             assert ("pdsa_study", b) not in ready(s, case_id)
             _travel_and_fire(s, traveller, case_id)
             do(s, team, case_id, "pdsa_study", unit=b)
-            do(s, team, case_id, "pdsa_act", {"act_decision": decision, "next_cycle_plan": f"Cykel {cycle + 1}"}, unit=b)
+            do(
+                s,
+                team,
+                case_id,
+                "pdsa_act",
+                {"act_decision": decision, "next_cycle_plan": f"Cykel {cycle + 1}"},
+                unit=b,
+            )
         do(s, team, case_id, "step_09_follow_up", unit=b)
         do(s, team, case_id, "step_10_learning", unit=b)
         do(s, team, case_id, "step_11_implementation_phase", {"aim_met": False}, unit=b)
@@ -108,10 +115,12 @@ def test_vgr_every_branch_three_units_three_pdsa_cycles(published: Session) -> N
         history = case_history(s, team.coordinator, case_id)
         completed = [h for h in history if h.action == "task_completed"]
         assert len(completed) == 8 + 5 + 20 + 5  # top-level steps, units a, b (three cycles), c
-        assert [h.action for h in history][0] == "case_started"
+        assert history[0].action == "case_started"
         assert history[-1].action == "case_completed"
         fired = s.scalar(
-            select(func.count()).select_from(AuditEvent).where(AuditEvent.case_id == case_id, AuditEvent.action == "timer_fired")
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.case_id == case_id, AuditEvent.action == "timer_fired")
         )
         assert fired == 3
 
@@ -128,7 +137,13 @@ def test_vgr_without_data_and_with_a_per_case_cycle_length(published: Session) -
         do(s, team, case_id, "step_03_rpt_start", {"data_needed": False})
         assert ready(s, case_id) == [("step_04_gap_analysis", None)]
         do(s, team, case_id, "step_04_gap_analysis")
-        do(s, team, case_id, "step_05_decision", {"decision": "approved", "document_type": "regional_medicinsk_riktlinje"})
+        do(
+            s,
+            team,
+            case_id,
+            "step_05_decision",
+            {"decision": "approved", "document_type": "regional_medicinsk_riktlinje"},
+        )
         do(s, team, case_id, "step_06_local_anchoring", unit=unit)
         do(s, team, case_id, "step_07_implementation_plan", {"already_compliant": False}, unit=unit)
         do(s, team, case_id, "pdsa_plan", unit=unit)

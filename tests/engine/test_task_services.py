@@ -108,11 +108,15 @@ def test_coordinator_reassigns_and_claims_are_exclusive(at_units: tuple[Session,
     s.commit()
     complete_task(s, team.by_unit[a], row.task_id, form_data(s, case_id, row, {"already_compliant": True}))
     s.commit()
-    actions = s.scalars(select(AuditEvent.action).where(AuditEvent.task_id == row.task_id).order_by(AuditEvent.id)).all()
+    actions = s.scalars(
+        select(AuditEvent.action).where(AuditEvent.task_id == row.task_id).order_by(AuditEvent.id)
+    ).all()
     assert actions == ["task_ready", "task_reassigned", "task_unclaimed", "task_claimed", "task_completed"]
 
 
-def test_invalid_form_data_gives_field_errors_and_changes_nothing(at_units: tuple[Session, int, Any, list[int]]) -> None:
+def test_invalid_form_data_gives_field_errors_and_changes_nothing(
+    at_units: tuple[Session, int, Any, list[int]],
+) -> None:
     s, case_id, team, (a, _b) = at_units
     row = task_row(s, case_id, "step_07_implementation_plan", unit=a)
     before = _snapshot(s, case_id)
@@ -226,7 +230,9 @@ def test_two_sessions_complete_the_same_task_one_wins(
     results = _race(session_factory, [lambda x: complete_task(x, actor, row.task_id, data)] * 2)
     assert sorted(type(r).__name__ for r in results) == ["ConflictError", "NoneType"]
     with session_factory() as check:
-        done = check.scalar(select(func.count()).select_from(FormSubmission).where(FormSubmission.task_id == row.task_id))
+        done = check.scalar(
+            select(func.count()).select_from(FormSubmission).where(FormSubmission.task_id == row.task_id)
+        )
         assert done == 1
 
 
