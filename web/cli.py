@@ -9,7 +9,7 @@ import click
 
 from engine.catalogue.bootstrap import bootstrap
 from engine.catalogue.demo import DEMO_PASSWORD
-from engine.errors import InforaError, InvalidModelError
+from engine.errors import InforaError, InvalidModelError, ValidationError
 from engine.persistence.database import database_url_from_env, make_engine, make_session_factory, unit_of_work
 from engine.persistence.schema import upgrade_database
 from engine.services import SYSTEM_ACTOR, publish_model_version
@@ -35,6 +35,9 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 
 def _fail(err: InforaError) -> None:
     click.echo(f"Fel: {err.message}", err=True)
+    if isinstance(err, ValidationError):
+        for field, messages in err.field_errors.items():
+            click.echo(f"  - {field or 'formuläret'}: {' '.join(messages)}", err=True)
     if isinstance(err, InvalidModelError):
         for issue in err.issues:
             where = f"{issue.file or ''} {issue.element_id or ''}".strip()

@@ -35,17 +35,18 @@ def overview(session: Session) -> Overview:
         PathwayRow(p.name, p.national_status, p.skane_status)
         for p in session.scalars(select(Pathway).order_by(Pathway.name))
     ]
-    by_status = dict(session.execute(select(Case.status, func.count()).group_by(Case.status)).tuples().all())
-    by_phase = dict(
-        session.execute(
+    by_status = {
+        status: count for status, count in session.execute(select(Case.status, func.count()).group_by(Case.status))
+    }
+    by_phase = {
+        str(phase): count
+        for phase, count in session.execute(
             select(Case.phase, func.count())
             .where(Case.status == "running", Case.phase.is_not(None))
             .group_by(Case.phase)
         )
-        .tuples()
-        .all()
-    )
+    }
     open_tasks = session.scalar(
         select(func.count()).select_from(TaskIndexRow).where(TaskIndexRow.kind == "user", TaskIndexRow.state == "ready")
     )
-    return Overview(pathways, by_status, {str(k): v for k, v in by_phase.items()}, open_tasks or 0)
+    return Overview(pathways, by_status, by_phase, open_tasks or 0)
