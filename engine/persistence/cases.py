@@ -4,9 +4,9 @@ the audit trail."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from engine.clock import utcnow
@@ -20,7 +20,7 @@ class Case(Base):
     """One introduction of one pathway in one region, running one model version.
 
     ``state`` is the workflow state without the spec (deferred: lists never load it). ``version``
-    is bumped by every change to the workflow and guards against lost updates.
+    is bumped by every change and guards against lost updates (``case_store.update_case``).
     """
 
     __tablename__ = "cases"
@@ -43,10 +43,6 @@ class Case(Base):
 
     units: Mapped[list[CaseUnit]] = relationship(cascade="all, delete-orphan")
     participants: Mapped[list[CaseParticipant]] = relationship(cascade="all, delete-orphan")
-
-    # The ORM adds "WHERE version = :old" to every UPDATE and raises StaleDataError when another
-    # transaction got there first: optimistic locking on every backend.
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - read once by the mapper
 
 
 class CaseUnit(Base):
@@ -144,3 +140,14 @@ class AuditEvent(Base):
 
 
 __all__ = ["AuditEvent", "Case", "CaseParticipant", "CaseUnit", "FormSubmission", "TaskIndexRow"]
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+# Core handles for the hot path (bulk inserts and single-row updates without ORM objects).
+CASES: Table = _table(Case)
+TASK_INDEX: Table = _table(TaskIndexRow)
+FORM_SUBMISSIONS: Table = _table(FormSubmission)
+AUDIT_EVENTS: Table = _table(AuditEvent)

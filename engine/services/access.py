@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
 from engine.persistence import CaseParticipant, TaskIndexRow
@@ -36,15 +36,16 @@ class CaseRoles:
         return (role, None) in self.holdings or (unit_id is not None and (role, unit_id) in self.holdings)
 
 
+_ROLES = select(CaseParticipant.role_code, CaseParticipant.unit_id).where(
+    CaseParticipant.case_id == bindparam("case_id"), CaseParticipant.user_id == bindparam("user_id")
+)
+
+
 def case_roles(session: Session, case_id: int, user_id: int | None) -> CaseRoles:
     """The roles ``user_id`` holds in the case."""
     if user_id is None:
         return CaseRoles(frozenset())
-    rows = session.execute(
-        select(CaseParticipant.role_code, CaseParticipant.unit_id).where(
-            CaseParticipant.case_id == case_id, CaseParticipant.user_id == user_id
-        )
-    )
+    rows = session.execute(_ROLES, {"case_id": case_id, "user_id": user_id})
     return CaseRoles(frozenset((r.role_code, r.unit_id) for r in rows))
 
 

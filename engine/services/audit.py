@@ -8,7 +8,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
-from engine.persistence import AuditEvent
+from engine.persistence.cases import AUDIT_EVENTS
 from engine.services.actors import Actor
 
 
@@ -42,4 +42,6 @@ def audit_row(
 def write_audit(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert audit events in one statement."""
     if rows:
-        session.execute(insert(AuditEvent), rows)
+        # Core executemany: one statement for any number of events (the ORM's bulk insert would
+        # split the batch by which columns are None).
+        session.execute(insert(AUDIT_EVENTS), rows)

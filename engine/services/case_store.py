@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, undefer
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy import Select, bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
 from engine.errors import ConflictError, NotFoundError
 from engine.persistence import Case, ModelVersion, TaskIndexRow
+from engine.persistence.cases import CASES, TASK_INDEX
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
 from engine.services.versions import LoadedVersion, load_version
@@ -27,34 +27,101 @@ from engine.workflow.durations import add_duration
 
 
 @dataclass
+class CaseRow:
+    """The columns of a locked case that the hot path reads and writes (plain values, no ORM
+    object: loading and updating one row through the Core is cheaper than through the ORM)."""
+
+    id: int
+    model_version_id: int
+    process_id: str
+    title: str
+    status: str
+    phase: str | None
+    version: int
+    next_timer_at: datetime | None
+    completed_at: datetime | None
+    state: str
+
+
+@dataclass
 class LockedCase:
     """A case row locked for this transaction, with its loaded workflow."""
 
-    case: Case
+    case: CaseRow
     version: LoadedVersion
     workflow: CaseWorkflow
+
+
+_CASE_COLUMNS = (
+    Case.id,
+    Case.model_version_id,
+    Case.process_id,
+    Case.title,
+    Case.status,
+    Case.phase,
+    Case.version,
+    Case.next_timer_at,
+    Case.completed_at,
+    Case.state,
+)
+
+
+def _lock_statement(case_id: Any) -> Select[Unpack[tuple[Any, ...]]]:
+    return (
+        select(*_CASE_COLUMNS, ModelVersion.content_hash)
+        .join(ModelVersion, ModelVersion.id == Case.model_version_id)
+        .where(Case.id == case_id)
+        .with_for_update(of=CASES)
+    )
+
+
+# Built once: the hot path only binds values (statement construction costs more than it looks).
+_LOCK_BY_ID = _lock_statement(bindparam("case_id"))
+_LOCK_BY_TASK = _lock_statement(
+    select(TaskIndexRow.case_id).where(TaskIndexRow.task_id == bindparam("task_id")).scalar_subquery()
+)
 
 
 def lock_case(session: Session, case_id: int, *, expected_version: int | None = None) -> LockedCase:
     """Lock a case (row lock on PostgreSQL; SQLite's write transaction is already exclusive) and
     load its workflow."""
-    row = session.execute(
-        select(Case, ModelVersion.content_hash)
-        .join(ModelVersion, ModelVersion.id == Case.model_version_id)
-        .where(Case.id == case_id)
-        .options(undefer(Case.state))
-        .with_for_update(of=Case)
-    ).one_or_none()
+    return _lock(session, _LOCK_BY_ID, {"case_id": case_id}, expected_version)
+
+
+def lock_case_of_task(session: Session, task_id: str, *, expected_version: int | None = None) -> LockedCase:
+    """Find and lock the case a task index row belongs to, in one statement (NotFoundError when
+    the task is not in the index)."""
+    return _lock(session, _LOCK_BY_TASK, {"task_id": task_id}, expected_version)
+
+
+def _lock(
+    session: Session, statement: Select[Unpack[tuple[Any, ...]]], params: dict[str, Any], expected_version: int | None
+) -> LockedCase:
+    row = session.execute(statement, params).one_or_none()
     if row is None:
         raise NotFoundError("Ärendet finns inte.")
-    case, content_hash = row
+    *values, content_hash = row
+    case = CaseRow(*values)
     if expected_version is not None and case.version != expected_version:
         raise ConflictError("Ärendet har ändrats av någon annan sedan du öppnade det. Ladda om sidan.")
     version = load_version(session, case.model_version_id, content_hash)
     return LockedCase(case, version, CaseWorkflow.load(version.model, case.state))
 
 
-def require_running(case: Case) -> None:
+def update_case(session: Session, case: CaseRow, **values: Any) -> None:
+    """Write changed columns of a locked case and bump its version; a concurrent change (another
+    version in the row) is a ConflictError — optimistic locking on every backend."""
+    values["version"] = case.version + 1
+    values.setdefault("updated_at", utcnow())
+    result = session.execute(update(CASES).where(Case.id == case.id, Case.version == case.version).values(**values))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError("Ärendet ändrades samtidigt av någon annan. Försök igen.")
+    for key, value in values.items():
+        if hasattr(case, key):
+            setattr(case, key, value)
+
+
+def require_running(case: CaseRow) -> None:
     """Raise ConflictError unless the case is running."""
     if case.status != "running":
         labels = {"suspended": "pausat", "completed": "avslutat", "cancelled": "avbrutet"}
@@ -112,23 +179,23 @@ def _event_row(case_id: int, event: WaitingEvent) -> dict[str, Any]:
 
 
 def sync_index(
-    session: Session, case_id: int, workflow: CaseWorkflow, *, new_case: bool = False
+    session: Session, case_id: int, workflow: CaseWorkflow, existing: set[str] | None
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Bring the case's task index rows in line with the workflow.
 
-    Rows of tasks that still exist are kept as they are (with their claims). Returns the added rows
-    and the removed task ids.
+    ``existing`` is the set of task ids the index holds for the case (read under the case lock),
+    or None to read it here. Rows of tasks that still exist are kept as they are (with their
+    claims). Returns the added rows and the removed task ids.
     """
     wanted = index_rows(case_id, workflow)
-    existing: set[str] = (
-        set() if new_case else set(session.scalars(select(TaskIndexRow.task_id).where(TaskIndexRow.case_id == case_id)))
-    )
+    if existing is None:
+        existing = set(session.scalars(select(TaskIndexRow.task_id).where(TaskIndexRow.case_id == case_id)))
     removed = [tid for tid in existing if tid not in wanted]
     added = [row for tid, row in wanted.items() if tid not in existing]
     if removed:
         session.execute(delete(TaskIndexRow).where(TaskIndexRow.task_id.in_(removed)))
     if added:
-        session.add_all(TaskIndexRow(**row) for row in added)
+        session.execute(insert(TASK_INDEX), [{"assignee_id": None, **row} for row in added])
     return added, removed
 
 
@@ -138,35 +205,32 @@ def save_case(
     locked: LockedCase,
     audit: list[dict[str, Any]],
     *,
-    new_case: bool = False,
+    indexed: set[str] | None = None,
 ) -> None:
-    """Store the changed workflow, apply service-task effects, refresh the index, write the audit."""
+    """Store the changed workflow, apply service-task effects, refresh the index, write the audit.
+
+    ``indexed``: the task ids the index held for the case when it was locked (None: read them)."""
     case, workflow = locked.case, locked.workflow
     now = utcnow()
+    changes: dict[str, Any] = {}
     for effect in workflow.effects:
-        if effect.kind == "set_case_phase" and case.phase != effect.values["phase"]:
+        phase = effect.values.get("phase")
+        if effect.kind == "set_case_phase" and changes.get("phase", case.phase) != phase:
             audit.append(
                 audit_row(
-                    actor,
-                    "case_phase_changed",
-                    case_id=case.id,
-                    before={"phase": case.phase},
-                    after={"phase": effect.values["phase"]},
+                    actor, "case_phase_changed", case_id=case.id, before={"phase": case.phase}, after={"phase": phase}
                 )
             )
-            case.phase = effect.values["phase"]
-    case.state = workflow.dump()
-    case.next_timer_at = workflow.next_timer_at()
-    case.updated_at = now
+            changes["phase"] = phase
+    changes["state"] = workflow.dump()
+    changes["next_timer_at"] = workflow.next_timer_at()
+    changes["updated_at"] = now
     if workflow.completed and case.status == "running":
-        case.status = "completed"
-        case.completed_at = now
+        changes["status"] = "completed"
+        changes["completed_at"] = now
         audit.append(audit_row(actor, "case_completed", case_id=case.id))
-    try:
-        session.flush()
-    except StaleDataError as err:
-        raise ConflictError("Ärendet ändrades samtidigt av någon annan. Försök igen.") from err
-    added, _removed = sync_index(session, case.id, workflow, new_case=new_case)
+    update_case(session, case, **changes)
+    added, _removed = sync_index(session, case.id, workflow, indexed)
     for row in added:
         action = "task_ready" if row["kind"] == "user" else "event_waiting"
         audit.append(
@@ -179,4 +243,3 @@ def save_case(
             )
         )
     write_audit(session, audit)
-    session.flush()

@@ -28,7 +28,7 @@ from engine.persistence.catalogue import Organisation
 from engine.services.access import COORDINATOR_ROLE, case_roles
 from engine.services.actors import Actor, require_coordinator
 from engine.services.audit import audit_row, write_audit
-from engine.services.case_store import LockedCase, lock_case, require_running, save_case
+from engine.services.case_store import CaseRow, LockedCase, lock_case, require_running, save_case, update_case
 from engine.services.models import current_version
 from engine.services.versions import load_version
 from engine.workflow import CaseWorkflow
@@ -79,7 +79,7 @@ class HistoryEntry:
     details: dict[str, Any] | None
 
 
-def case_info(case: Case, unit_ids: Sequence[int] | None = None) -> CaseInfo:
+def case_info(case: Case) -> CaseInfo:
     """The plain view of a case row."""
     return CaseInfo(
         id=case.id,
@@ -93,8 +93,16 @@ def case_info(case: Case, unit_ids: Sequence[int] | None = None) -> CaseInfo:
         version=case.version,
         next_timer_at=case.next_timer_at,
         created_at=case.created_at,
-        unit_ids=list(unit_ids if unit_ids is not None else [u.unit_id for u in case.units]),
+        unit_ids=[u.unit_id for u in case.units],
     )
+
+
+def _reloaded(session: Session, case_id: int) -> CaseInfo:
+    """The case as stored now (the hot path writes through the Core, so refresh the ORM view)."""
+    case = session.get(Case, case_id, populate_existing=True)
+    if case is None:
+        raise NotFoundError("Ärendet finns inte.")
+    return case_info(case)
 
 
 def start_case(
@@ -197,8 +205,20 @@ def start_case(
             },
         )
     ]
-    save_case(session, actor, LockedCase(case, version, workflow), audit, new_case=True)
-    return case_info(case, unit_list)
+    row = CaseRow(
+        id=case.id,
+        model_version_id=case.model_version_id,
+        process_id=process_id,
+        title=title,
+        status="running",
+        phase=None,
+        version=case.version,
+        next_timer_at=None,
+        completed_at=None,
+        state="",
+    )
+    save_case(session, actor, LockedCase(row, version, workflow), audit, indexed=set())
+    return _reloaded(session, case.id)
 
 
 def _coordinated_case(session: Session, actor: Actor, case_id: int) -> LockedCase:
@@ -228,19 +248,17 @@ def cancel_case(session: Session, actor: Actor, case_id: int, reason: str = "") 
     locked = _coordinated_case(session, actor, case_id)
     if locked.case.status not in ("running", "suspended"):
         raise ConflictError("Ärendet är redan avslutat.")
-    info = _set_status(session, actor, locked, "cancelled", "case_cancelled", reason)
+    info = _set_status(session, actor, locked, "cancelled", "case_cancelled", reason, next_timer_at=None)
     session.execute(delete(TaskIndexRow).where(TaskIndexRow.case_id == case_id))
-    locked.case.next_timer_at = None
-    session.flush()
     return info
 
 
-def _set_status(session: Session, actor: Actor, locked: LockedCase, status: str, action: str, reason: str) -> CaseInfo:
+def _set_status(
+    session: Session, actor: Actor, locked: LockedCase, status: str, action: str, reason: str, **more: Any
+) -> CaseInfo:
     case = locked.case
     before = case.status
-    case.status = status
-    case.updated_at = utcnow()
-    session.flush()
+    update_case(session, case, status=status, **more)
     write_audit(
         session,
         [
@@ -254,7 +272,7 @@ def _set_status(session: Session, actor: Actor, locked: LockedCase, status: str,
             )
         ],
     )
-    return case_info(case)
+    return _reloaded(session, case.id)
 
 
 def send_signal(session: Session, actor: Actor, case_id: int, name: str, payload: dict[str, Any] | None = None) -> bool:

@@ -6,16 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
 from engine.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from engine.persistence import Case, FormSubmission, TaskIndexRow, User
+from engine.persistence.cases import FORM_SUBMISSIONS
 from engine.services.access import case_roles, may_act, may_see, visible_tasks_clause
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
-from engine.services.case_store import lock_case, require_running, save_case
+from engine.services.case_store import lock_case_of_task, require_running, save_case
 from engine.services.forms import validate_form_data
 
 
@@ -170,6 +171,11 @@ def reassign_task(session: Session, actor: Actor, task_id: str, user_id: int) ->
     return _view(row, session.scalar(select(Case.title).where(Case.id == row.case_id)) or "")
 
 
+_CASE_INDEX = select(
+    TaskIndexRow.task_id, TaskIndexRow.kind, TaskIndexRow.lane, TaskIndexRow.unit_id, TaskIndexRow.assignee_id
+).where(TaskIndexRow.case_id == bindparam("case_id"))
+
+
 def complete_task(
     session: Session,
     actor: Actor,
@@ -187,9 +193,18 @@ def complete_task(
     ConflictError (not ready, already done, stale version, case not running), ValidationError
     (field-level messages). On any error nothing is changed.
     """
-    row = _task_row(session, task_id)
-    case_id = row.case_id
-    locked = lock_case(session, case_id, expected_version=expected_version)
+    # Find and lock the task's case in one statement, then read its index rows under the lock.
+    try:
+        locked = lock_case_of_task(session, task_id, expected_version=expected_version)
+    except NotFoundError:
+        _task_row(session, task_id)  # raises the precise error: done already, waiting, or unknown
+        raise
+    case_id = locked.case.id
+    rows = {r.task_id: r for r in session.execute(_CASE_INDEX, {"case_id": case_id})}
+    row = rows.get(task_id)
+    if row is None or row.kind != "user":
+        _task_row(session, task_id)
+        raise ConflictError("Uppgiften är inte redo att utföras.")
     require_running(locked.case)
     roles = case_roles(session, case_id, actor.user_id)
     if not may_act(actor, roles, row.lane, row.unit_id, row.assignee_id):
@@ -204,18 +219,20 @@ def complete_task(
         raise ValidationError("Uppgiften har inget formulär.", {"": ["Uppgiften tar inga värden."]})
     variables = locked.version.model.variables
     locked.workflow.complete(task_id, {k: v for k, v in data.items() if k in variables})
-    now = utcnow()
-    session.add(
-        FormSubmission(
-            case_id=case_id,
-            task_id=task_id,
-            bpmn_id=task.bpmn_id,
-            task_name=task.name,
-            unit_id=task.unit_id,
-            submitted_by_id=actor.user_id,
-            submitted_at=now,
-            data=data,
-        )
+    session.execute(
+        insert(FORM_SUBMISSIONS),
+        [
+            {
+                "case_id": case_id,
+                "task_id": task_id,
+                "bpmn_id": task.bpmn_id,
+                "task_name": task.name,
+                "unit_id": task.unit_id,
+                "submitted_by_id": actor.user_id,
+                "submitted_at": utcnow(),
+                "data": data,
+            }
+        ],
     )
     audit = [
         audit_row(
@@ -227,5 +244,5 @@ def complete_task(
             details={"bpmn_id": task.bpmn_id, "name": task.name, "unit_id": task.unit_id},
         )
     ]
-    save_case(session, actor, locked, audit)
+    save_case(session, actor, locked, audit, indexed=set(rows))
     return locked.case.version

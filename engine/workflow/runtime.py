@@ -67,6 +67,13 @@ class WaitingEvent:
     since: datetime
 
 
+@dataclass(frozen=True)
+class _Scan:
+    human: tuple[HumanTask, ...]
+    waiting: tuple[WaitingEvent, ...]
+    errored: tuple[Any, ...]
+
+
 def _ts(value: float | None) -> datetime:
     return datetime.fromtimestamp(value or 0.0, tz=timezone.utc)
 
@@ -96,6 +103,7 @@ class CaseWorkflow:
         self._wf = workflow
         self._engine = SafeScriptEngine()
         self._wf.script_engine = self._engine
+        self._scanned: _Scan | None = None
 
     # -- creation and persistence -------------------------------------------------------------
 
@@ -134,45 +142,15 @@ class CaseWorkflow:
 
     def human_tasks(self) -> list[HumanTask]:
         """Every ready user or manual task, in tree order."""
-        return [self._human(t) for t in self._wf.get_tasks(state=TaskState.READY, manual=True)]
+        return list(self._scan().human)
 
     def waiting_events(self) -> list[WaitingEvent]:
         """Every catch event waiting for a timer, a signal or a message."""
-        out: list[WaitingEvent] = []
-        for task in self._wf.get_tasks(state=TaskState.WAITING):
-            spec = task.task_spec
-            if not isinstance(spec, CatchingEvent):
-                continue
-            definition = spec.event_definition
-            if isinstance(definition, TimerEventDefinition):
-                kind, name = "timer", None
-                due = _parse_due(task.internal_data.get("event_value"))
-                if isinstance(definition, CycleTimerEventDefinition) and due is None:
-                    continue
-            elif isinstance(definition, SignalEventDefinition):
-                kind, name, due = "signal", definition.name, None
-            elif isinstance(definition, _BaseMessage):
-                kind, name, due = "message", definition.name, None
-            else:
-                continue
-            out.append(
-                WaitingEvent(
-                    task_id=str(task.id),
-                    bpmn_id=spec.bpmn_id or spec.name,
-                    process_id=task.workflow.spec.name,
-                    name=spec.bpmn_name or spec.bpmn_id or spec.name,
-                    kind=kind,
-                    event_name=name,
-                    due_at=due,
-                    unit_id=_unit_of(task),
-                    since=_ts(task.last_state_change),
-                )
-            )
-        return out
+        return list(self._scan().waiting)
 
     def next_timer_at(self) -> datetime | None:
         """The earliest due time of a waiting timer, if any."""
-        dues = [e.due_at for e in self.waiting_events() if e.kind == "timer" and e.due_at is not None]
+        dues = [e.due_at for e in self._scan().waiting if e.kind == "timer" and e.due_at is not None]
         return min(dues) if dues else None
 
     def ready_task(self, task_id: str) -> HumanTask:
@@ -189,6 +167,7 @@ class CaseWorkflow:
     def complete(self, task_id: str, values: dict[str, Any]) -> None:
         """Complete a ready human task with ``values`` (only what expressions need) and run on."""
         task = self._ready_spiff_task(task_id)
+        self._scanned = None
         task.set_data(**values)
         self._guard(task.run)
         self._run_engine()
@@ -197,6 +176,7 @@ class CaseWorkflow:
         """Deliver a signal to the case; True when a waiting event caught it."""
         if not any(e.kind == "signal" and e.event_name == name for e in self.waiting_events()):
             return False
+        self._scanned = None
         self._guard(lambda: self._wf.send_event(BpmnEvent(SignalEventDefinition(name), payload=payload)))
         self._run_engine()
         return True
@@ -205,6 +185,7 @@ class CaseWorkflow:
         """Deliver a message (without correlation) to the case; True when it was caught."""
         if not any(e.kind == "message" and e.event_name == name for e in self.waiting_events()):
             return False
+        self._scanned = None
         self._guard(lambda: self._wf.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload)))
         self._run_engine()
         return True
@@ -212,6 +193,7 @@ class CaseWorkflow:
     def advance_timers(self) -> bool:
         """Fire every timer that is due now and run on; True when anything moved."""
         before = self._signature()
+        self._scanned = None
         self._guard(self._wf.refresh_timers)
         self._run_engine()
         return self._signature() != before
@@ -220,6 +202,55 @@ class CaseWorkflow:
 
     def _signature(self) -> tuple[tuple[str, int], ...]:
         return tuple(sorted((str(t.id), t.state) for t in self._wf.get_tasks(state=TaskState.NOT_FINISHED_MASK)))
+
+    def _scan(self) -> _Scan:
+        """One pass over the task tree for everything the services read; cached until the next
+        change (the tree is walked once per request instead of once per question)."""
+        if self._scanned is not None:
+            return self._scanned
+        human: list[HumanTask] = []
+        waiting: list[WaitingEvent] = []
+        errored: list[Any] = []
+        for task in self._wf.get_tasks_iterator(state=TaskState.READY | TaskState.WAITING | TaskState.ERROR):
+            if task.state == TaskState.ERROR:
+                errored.append(task)
+            elif task.state == TaskState.READY:
+                if task.task_spec.manual:
+                    human.append(self._human(task))
+            else:
+                event = self._waiting(task)
+                if event is not None:
+                    waiting.append(event)
+        self._scanned = _Scan(tuple(human), tuple(waiting), tuple(errored))
+        return self._scanned
+
+    def _waiting(self, task: Any) -> WaitingEvent | None:
+        spec = task.task_spec
+        if not isinstance(spec, CatchingEvent):
+            return None
+        definition = spec.event_definition
+        if isinstance(definition, TimerEventDefinition):
+            kind, name = "timer", None
+            due = _parse_due(task.internal_data.get("event_value"))
+            if isinstance(definition, CycleTimerEventDefinition) and due is None:
+                return None
+        elif isinstance(definition, SignalEventDefinition):
+            kind, name, due = "signal", definition.name, None
+        elif isinstance(definition, _BaseMessage):
+            kind, name, due = "message", definition.name, None
+        else:
+            return None
+        return WaitingEvent(
+            task_id=str(task.id),
+            bpmn_id=spec.bpmn_id or spec.name,
+            process_id=task.workflow.spec.name,
+            name=spec.bpmn_name or spec.bpmn_id or spec.name,
+            kind=kind,
+            event_name=name,
+            due_at=due,
+            unit_id=_unit_of(task),
+            since=_ts(task.last_state_change),
+        )
 
     def _ready_spiff_task(self, task_id: str) -> Any:
         try:
@@ -255,8 +286,9 @@ class CaseWorkflow:
         )
 
     def _run_engine(self) -> None:
+        self._scanned = None
         self._guard(self._wf.do_engine_steps)
-        errored = self._wf.get_tasks(state=TaskState.ERROR)
+        errored = self._scan().errored
         if errored:
             spec = errored[0].task_spec
             raise WorkflowError(f"Processen stannade vid {spec.bpmn_name or spec.bpmn_id or spec.name}.")
