@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
@@ -66,7 +66,7 @@ _CASE_COLUMNS = (
 )
 
 
-def _lock_statement(case_id: Any) -> Select[Unpack[tuple[Any, ...]]]:
+def _lock_statement(case_id: Any) -> Select[*tuple[Any, ...]]:
     return (
         select(*_CASE_COLUMNS, ModelVersion.content_hash)
         .join(ModelVersion, ModelVersion.id == Case.model_version_id)
@@ -95,7 +95,7 @@ def lock_case_of_task(session: Session, task_id: str, *, expected_version: int |
 
 
 def _lock(
-    session: Session, statement: Select[Unpack[tuple[Any, ...]]], params: dict[str, Any], expected_version: int | None
+    session: Session, statement: Select[*tuple[Any, ...]], params: dict[str, Any], expected_version: int | None
 ) -> LockedCase:
     row = session.execute(statement, params).one_or_none()
     if row is None:

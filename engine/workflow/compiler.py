@@ -20,7 +20,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import (
 from engine.errors import InvalidModelError, ModelIssue
 from engine.workflow.model import CompiledModel, UserTaskInfo
 from engine.workflow.serializer import dump_spec
-from engine.workflow.validation import NS, ValidationContext, check_process, load_form
+from engine.workflow.validation import NS, ValidationContext, check_process, lane_for, lane_map, load_form, properties
 from engine.workflow.xml_safety import UnsafeXmlError, parse_bpmn_xml
 
 
@@ -69,8 +69,9 @@ def compile_bundle(
     for filename, root in trees.items():
         for process in root.iterfind("bpmn:process", NS):
             pid = process.get("id") or ""
-            if pid in processes and processes[pid][0] != filename:
-                issues.append(ModelIssue("duplicate_process", f"Process-id '{pid}' finns i två filer.", pid, filename))
+            if pid in processes:
+                where = "två gånger i filen" if processes[pid][0] == filename else "i två filer"
+                issues.append(ModelIssue("duplicate_process", f"Process-id '{pid}' finns {where}.", pid, filename))
             processes[pid] = (filename, process)
     if process_id not in processes:
         raise InvalidModelError(
@@ -134,6 +135,8 @@ def compile_bundle(
             [ModelIssue("bpmn_invalid", f"BPMN-filen är ogiltig: {err}", getattr(err, "id", None), err.file_name)]
         ) from err
 
+    elements = {pid: {e.get("id"): e for e in processes[pid][1].iter() if e.get("id")} for pid in involved}
+    lanes = {pid: lane_map(processes[pid][1]) for pid in involved}
     used_forms: dict[str, Any] = {}
     user_tasks: dict[str, UserTaskInfo] = {}
     signals: set[str] = set()
@@ -147,13 +150,15 @@ def compile_bundle(
                 messages.add(definition.name)
             if not getattr(task_spec, "manual", False):
                 continue
-            props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+            element = elements[spec_obj.name].get(task_spec.bpmn_id)
+            props = properties(element) if element is not None else {}
             form = props.get("formJsonSchemaFilename") or None
             ui_form = props.get("formUiSchemaFilename") or None
             for name in (form, ui_form):
                 if name:
                     used_forms[name] = parsed_forms[name]
-            lane = task_spec.lane
+            lane_element = lane_for(element, lanes[spec_obj.name]) if element is not None else None
+            lane = (lane_element.get("name") or "").strip() if lane_element is not None else None
             info = UserTaskInfo(
                 process_id=spec_obj.name,
                 bpmn_id=task_spec.bpmn_id,

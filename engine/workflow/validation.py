@@ -18,7 +18,7 @@ from lxml import etree
 
 from engine.errors import ModelIssue
 from engine.workflow.expressions import ExpressionError, expression_names, is_iso_literal, parse_expression
-from engine.workflow.service_tasks import REGISTRY
+from engine.workflow.service_tasks import REGISTRY, ServiceTaskError, call_operator
 from engine.workflow.xml_safety import BPMN_NS
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -53,7 +53,18 @@ NON_NODE_ELEMENTS = {
     "dataObjectReference",
     "dataStoreReference",
     "property",
+    "group",
+    "category",
+    # children of a sub-process element that describe the element itself, not its contents
+    "incoming",
+    "outgoing",
+    "multiInstanceLoopCharacteristics",
+    "standardLoopCharacteristics",
+    "dataInputAssociation",
+    "dataOutputAssociation",
 }
+HUMAN_TASKS = ("userTask", "manualTask", "task")
+_EVENT_WORD = {"signal": "signal", "message": "meddelande"}
 UNSUPPORTED_REASONS = {
     "scriptTask": "Skriptuppgifter är inte tillåtna: de skulle köra godtycklig kod på servern. "
     "Använd en tjänsteuppgift från Inforas register eller ett villkor i en gateway.",
@@ -126,7 +137,8 @@ def rule_element_types(process: etree._Element, root: etree._Element, ctx: Valid
             if not kind or kind in FLOW_NODES or kind in NON_NODE_ELEMENTS:
                 continue
             reason = UNSUPPORTED_REASONS.get(kind, f"Elementtypen '{kind}' stöds inte av Infora.")
-            ctx.add("script_task" if kind == "scriptTask" else "unsupported_element", child, reason)
+            pinned = child if child.get("id") else container
+            ctx.add("script_task" if kind == "scriptTask" else "unsupported_element", pinned, reason)
     for element in process.iter():
         kind = local(element)
         if kind in ("preScript", "postScript") and (element.text or "").strip():
@@ -179,17 +191,50 @@ def rule_expressions(process: etree._Element, root: etree._Element, ctx: Validat
         ref = loop.find("bpmn:loopDataInputRef", NS)
         if ref is not None and (ref.text or "").strip():
             ctx.variables.add((ref.text or "").strip())
+    for payload in process.iterfind(".//spiffworkflow:payloadExpression", NS):
+        owner = next((a for a in payload.iterancestors() if a.get("id")), process)
+        if (payload.text or "").strip():
+            _check_expression(ctx, owner, payload.text or "", f"meddelandet i '{_name(owner)}'")
+    for kind, tag, ref_attr in (
+        ("signal", "signalEventDefinition", "signalRef"),
+        ("message", "messageEventDefinition", "messageRef"),
+    ):
+        defined = {e.get("id") for e in root.iterfind(f"bpmn:{kind}", NS)}
+        for definition in process.iterfind(f".//bpmn:{tag}", NS):
+            owner = _parent(definition)
+            target = definition.get(ref_attr)
+            if not target:
+                ctx.add("invalid_event", owner, f"Händelsen '{_name(owner)}' anger ingen {_EVENT_WORD[kind]}.")
+            elif target not in defined:
+                ctx.add(
+                    "invalid_event",
+                    owner,
+                    f"Händelsen '{_name(owner)}' hänvisar till {_EVENT_WORD[kind]} '{target}', som inte finns i filen.",
+                )
     for param in process.iterfind(".//spiffworkflow:parameter", NS):
         owner = next((a for a in param.iterancestors() if local(a) == "serviceTask"), param)
         _check_expression(ctx, owner, param.get("value") or "", f"parametern '{param.get('id')}'")
 
 
-def _lane_of(process: etree._Element) -> dict[str, etree._Element]:
+def lane_map(process: etree._Element) -> dict[str, etree._Element]:
+    """Flow node id -> the (innermost) lane element that lists it."""
     lanes: dict[str, etree._Element] = {}
     for lane in process.iterfind(".//bpmn:lane", NS):
         for ref in lane.iterfind("bpmn:flowNodeRef", NS):
             lanes[(ref.text or "").strip()] = lane
     return lanes
+
+
+def lane_for(element: etree._Element, lanes: Mapping[str, etree._Element]) -> etree._Element | None:
+    """The lane of a flow node: its own, or else that of the nearest enclosing sub-process (a
+    modeler draws an expanded sub-process inside a lane and its tasks belong to that lane)."""
+    node: etree._Element | None = element
+    while node is not None and local(node) != "process":
+        found = lanes.get(node.get("id") or "")
+        if found is not None:
+            return found
+        node = node.getparent()
+    return None
 
 
 def rule_lanes(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
@@ -203,23 +248,24 @@ def rule_lanes(process: etree._Element, root: etree._Element, ctx: ValidationCon
         elif name.casefold() not in ctx.roles:
             known = ", ".join(sorted({v for v in ctx.roles.values()}))
             ctx.add("unknown_role", lane, f"Lanen '{name}' är ingen känd roll. Kända roller: {known}.")
-    lanes = _lane_of(process)
-    for task in process.iterfind(".//bpmn:userTask", NS):
-        if task.get("id") not in lanes and local(_parent(task)) == "process":
+    lanes = lane_map(process)
+    for task in process.iter(*(f"{{{BPMN_NS}}}{kind}" for kind in HUMAN_TASKS)):
+        if lane_for(task, lanes) is None:
             ctx.add("task_without_lane", task, f"Uppgiften '{_name(task)}' ligger inte i någon lane (roll).")
 
 
-def _properties(element: etree._Element) -> dict[str, str]:
+def properties(element: etree._Element) -> dict[str, str]:
+    """A task's ``spiffworkflow:properties``, values stripped of surrounding white space."""
     props: dict[str, str] = {}
     for prop in element.iterfind("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS):
-        props[prop.get("name") or ""] = prop.get("value") or ""
+        props[(prop.get("name") or "").strip()] = (prop.get("value") or "").strip()
     return props
 
 
 def rule_forms(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
     """Every user task has a form that exists and is a valid JSON Schema; due durations parse."""
-    for task in process.iter(f"{{{BPMN_NS}}}userTask", f"{{{BPMN_NS}}}manualTask"):
-        props = _properties(task)
+    for task in process.iter(*(f"{{{BPMN_NS}}}{kind}" for kind in HUMAN_TASKS)):
+        props = properties(task)
         form = props.get("formJsonSchemaFilename", "").strip()
         if local(task) == "userTask" and not form:
             ctx.add("missing_form", task, f"Användaruppgiften '{_name(task)}' saknar formulär (JSON Schema).")
@@ -240,11 +286,36 @@ def rule_service_tasks(process: etree._Element, root: etree._Element, ctx: Valid
     """Service tasks name an operator of the registry."""
     for task in process.iterfind(".//bpmn:serviceTask", NS):
         operator = task.find("bpmn:extensionElements/spiffworkflow:serviceTaskOperator", NS)
-        if operator is None:
+        if operator is None or not operator.get("id"):
             ctx.add("unknown_service", task, f"Tjänsteuppgiften '{_name(task)}' anger ingen tjänst.")
-        elif operator.get("id") not in REGISTRY:
+            continue
+        if operator.get("id") not in REGISTRY:
             known = ", ".join(sorted(REGISTRY))
             ctx.add("unknown_service", task, f"Tjänsten '{operator.get('id')}' finns inte. Tillgängliga: {known}.")
+            continue
+        params: dict[str, Any] = {}
+        constant = True
+        for param in operator.iterfind("spiffworkflow:parameters/spiffworkflow:parameter", NS):
+            text = param.get("value") or ""
+            try:
+                compiled = parse_expression(text)
+            except ExpressionError:
+                constant = False  # reported by rule_expressions
+                continue
+            if compiled.names:
+                constant = False
+                params[param.get("id") or ""] = None
+            else:
+                params[param.get("id") or ""] = compiled.evaluate({})
+        try:
+            if constant:
+                call_operator(operator.get("id") or "", params)  # pure: checks the values, effect discarded
+            else:
+                unknown = set(params) - set(REGISTRY[operator.get("id") or ""].parameters)
+                if unknown:
+                    raise ServiceTaskError(f"Tjänsten tar inte parametrarna {sorted(unknown)}.")
+        except (ServiceTaskError, ExpressionError) as err:
+            ctx.add("invalid_service_call", task, f"Tjänsteuppgiften '{_name(task)}': {err}")
 
 
 def rule_gateways(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
@@ -260,9 +331,41 @@ def rule_gateways(process: etree._Element, root: etree._Element, ctx: Validation
             default = gateway.get("default")
             if not default:
                 ctx.add("gateway_default", gateway, f"Gatewayen '{_name(gateway)}' saknar standardflöde.")
+            elif default not in {f.get("id") for f in outgoing}:
+                ctx.add(
+                    "gateway_default",
+                    gateway,
+                    f"Gatewayens standardflöde '{default}' är inget av flödena som går ut från '{_name(gateway)}'.",
+                )
             for flow in outgoing:
                 if flow.get("id") != default and flow.find("bpmn:conditionExpression", NS) is None:
                     ctx.add("missing_condition", flow, f"Flödet '{_name(flow)}' från en gateway saknar villkor.")
+
+
+def rule_structure(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
+    """Element ids are unique, and every sequence flow connects two elements of its container."""
+    seen: dict[str, etree._Element] = {}
+    for element in root.iter(f"{{{BPMN_NS}}}*"):  # extension elements (spiffworkflow:*) have ids of their own kind
+        element_id = element.get("id")
+        if not element_id:
+            continue
+        if element_id in seen and process in element.iterancestors():
+            ctx.add("duplicate_id", element, f"Id '{element_id}' används av två element.")
+        seen.setdefault(element_id, element)
+    for container in _containers(process):
+        # any element that can hold a flow end, supported or not (unsupported ones are reported apart)
+        nodes = {n.get("id") for n in container if local(n) not in NON_NODE_ELEMENTS and n.get("id")}
+        for flow in container:
+            if local(flow) != "sequenceFlow":
+                continue
+            for end in ("sourceRef", "targetRef"):
+                if flow.get(end) not in nodes:
+                    ctx.add(
+                        "invalid_flow",
+                        flow,
+                        f"Flödet '{_name(flow)}' {'startar' if end == 'sourceRef' else 'slutar'} i "
+                        f"'{flow.get(end)}', som inte finns här.",
+                    )
 
 
 def rule_reachability(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
@@ -296,6 +399,7 @@ def rule_reachability(process: etree._Element, root: etree._Element, ctx: Valida
 
 
 RULES: list[Callable[[etree._Element, etree._Element, ValidationContext], None]] = [
+    rule_structure,
     rule_element_types,
     rule_expressions,
     rule_lanes,
@@ -309,13 +413,19 @@ RULES: list[Callable[[etree._Element, etree._Element, ValidationContext], None]]
 def load_form(filename: str, raw: str | bytes | dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     """Parse and check one JSON Schema form; return (schema, None) or (None, error message)."""
     try:
-        schema = raw if isinstance(raw, dict) else json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as err:
-        return None, f"inte giltig JSON ({err})"
+        schema = raw if isinstance(raw, dict) else json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        return None, f"inte giltig JSON ({str(err)[:200]})"
     if not isinstance(schema, dict):
         return None, "ett formulär ska vara ett JSON-objekt"
     try:
         validator_for(schema).check_schema(schema)
     except SchemaError as err:
         return None, f"inte ett giltigt JSON Schema ({err.message})"
+    except Exception as err:  # noqa: BLE001 - jsonschema fails in odd ways on junk ($schema: 5, deep nesting)
+        return None, f"inte ett giltigt JSON Schema ({type(err).__name__})"
     return schema, None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} är inte tillåtet i JSON")
