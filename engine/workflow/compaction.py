@@ -10,11 +10,12 @@ events, form submissions), so the workflow only needs what can still affect the 
   their sibling branches, which all hang below the split, and that split is at or below this
   ancestor;
 * that ancestor's parent, whose data a waiting task inherits when it becomes ready;
-* above it, a *skeleton* of the finished path: the latest task of each task spec, in their order.
-  SpiffWorkflow's parallel gateway decides whether a loop-back input can still arrive by walking
-  up the ancestors until it meets one of its input specs; the skeleton answers that walk exactly as
-  the full history would (the nearest occurrence of every spec is kept, in order), and it is
-  bounded by the number of specs in the diagram, not by the number of loops.
+* above it, a *skeleton* of the finished path: the latest task of each spec that feeds a joining
+  gateway (parallel or inclusive), in their order. SpiffWorkflow's parallel gateway decides whether
+  a loop-back input can still arrive by walking up the ancestors until it meets one of its input
+  specs; the skeleton answers that walk exactly as the full history would (the nearest occurrence
+  of every such spec is kept, in order), and it is bounded by the number of specs in the diagram,
+  not by the number of loops. A diagram without joins keeps no skeleton at all.
 
 Everything else is finished history and is cut out (side branches of finished parallel sections,
 earlier loop rounds); finished sub-workflows whose call-activity task is finished are dropped. The result is verified in the tests
@@ -26,6 +27,7 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.util.task import TaskState
 
 _LIVE = TaskState.NOT_FINISHED_MASK | TaskState.ERROR
@@ -68,8 +70,9 @@ def _compact_tree(top: Any, wf: Any) -> int:
         node = node.parent
     skeleton: list[Any] = []
     seen_specs: set[str] = set()
+    join_inputs = _join_inputs(wf.spec)
     for task in chain:
-        if task.task_spec.name not in seen_specs:
+        if task.task_spec.name in join_inputs and task.task_spec.name not in seen_specs:
             seen_specs.add(task.task_spec.name)
             skeleton.append(task)
     skeleton.reverse()
@@ -88,6 +91,23 @@ def _compact_tree(top: Any, wf: Any) -> int:
     if wf.last_task is not None and wf.last_task.id not in keep_ids:
         wf.last_task = None
     return len(doomed)
+
+
+_JOIN_INPUTS: dict[int, frozenset[str]] = {}
+
+
+def _join_inputs(spec: Any) -> frozenset[str]:
+    """Names of the specs that feed a joining gateway of this process spec (cached per spec)."""
+    found = _JOIN_INPUTS.get(id(spec))
+    if found is None:
+        found = frozenset(
+            source.name
+            for task_spec in spec.task_specs.values()
+            if isinstance(task_spec, UnstructuredJoin) and len(task_spec.inputs) > 1
+            for source in task_spec.inputs
+        )
+        _JOIN_INPUTS[id(spec)] = found
+    return found
 
 
 def _lowest_common_ancestor(tasks: list[Any]) -> Any:

@@ -23,7 +23,7 @@ def parse_bpmn_xml(data: bytes) -> etree._Element:
     """Return the root element of a BPMN document, or raise UnsafeXmlError."""
     if len(data) > MAX_DOCUMENT_BYTES:
         raise UnsafeXmlError(
-            f"Filen är för stor ({len(data) // 1024} kB); högst {MAX_DOCUMENT_BYTES // 1024} kB är tillåtet."
+            f"Filen är för stor ({-(-len(data) // 1024)} kB); högst {MAX_DOCUMENT_BYTES // 1024} kB är tillåtet."
         )
     try:
         defused_fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)

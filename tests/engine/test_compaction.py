@@ -131,3 +131,22 @@ def test_finished_call_activities_are_dropped() -> None:
     assert len(wf._wf.subprocesses) == 1  # only the running call
     assert [t.bpmn_id for t in wf.human_tasks()] == ["child_task"]
     assert max(sizes) == min(sizes) or max(sizes) < min(sizes) * 1.1
+
+
+def test_a_long_linear_process_keeps_no_finished_history() -> None:
+    p = Process("linear")
+    p.start()
+    steps = [p.user_task(f"step_{i}", f"Steg {i}") for i in range(30)]
+    p.end()
+    p.chain("start", *steps, "end")
+    model = _model(p)
+    wf = CaseWorkflow.start(model, {})
+    sizes = []
+    for _ in range(29):
+        wf.complete(wf.human_tasks()[0].task_id, {})
+        wf = _round_trip(model, wf, compact=True)
+        sizes.append(len(wf._wf.tasks))
+    # Only the root, the last finished task (its data) and the ready task with its predicted
+    # successors remain; without joins in the diagram there is no skeleton to keep.
+    assert sizes[-1] <= sizes[0]
+    assert [t.bpmn_id for t in wf.human_tasks()] == ["step_29"]
