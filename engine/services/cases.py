@@ -162,11 +162,13 @@ def start_case(
                 errors.setdefault(f"participants/{i}/user_id", []).append("Användaren finns inte.")
             if p.unit_id is not None and p.unit_id not in unit_list:
                 errors.setdefault(f"participants/{i}/unit_id", []).append("Enheten ingår inte i ärendet.")
-    if errors:
-        raise ValidationError("Ärendet kunde inte startas; rätta de markerade fälten.", errors)
-
     version_row = current_version(session, process_id)
     version = load_version(session, version_row.id, version_row.content_hash)
+    if "units" in version.model.variables and not unit_list and "unit_ids" not in errors:
+        # A multi-instance over no units would skip the whole introduction in silence.
+        errors["unit_ids"] = ["Välj minst en enhet som vårdförloppet ska införas i."]
+    if errors:
+        raise ValidationError("Ärendet kunde inte startas; rätta de markerade fälten.", errors)
     workflow = CaseWorkflow.start(
         version.model,
         {"units": unit_list, "cycle_duration": cycle_duration, "follow_up_interval": follow_up_interval},

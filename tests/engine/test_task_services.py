@@ -14,6 +14,7 @@ from engine.errors import ConflictError, NotFoundError, PermissionDeniedError, V
 from engine.persistence import AuditEvent, Case, FormSubmission, TaskIndexRow
 from engine.persistence.database import begin_write
 from engine.services import (
+    ParticipantSpec,
     cancel_case,
     claim_task,
     complete_task,
@@ -22,10 +23,11 @@ from engine.services import (
     reassign_task,
     resume_case,
     send_signal,
+    start_case,
     suspend_case,
     unclaim_task,
 )
-from tests.factories import do, form_data, start_vgr, task_row
+from tests.factories import do, form_data, make_actor, region_units, start_vgr, task_row
 
 
 def _snapshot(session: Session, case_id: int) -> tuple[Any, ...]:
@@ -260,3 +262,33 @@ def test_two_sessions_complete_different_tasks_of_one_case_no_update_lost(
             ).all()
         )
         assert ready == [("step_09_follow_up", a), ("step_09_follow_up", b)]
+
+
+def test_start_case_refuses_bad_input_and_stores_nothing(published: Session) -> None:
+    s = published
+    coordinator = make_actor(s, "koord", "coordinator")
+    member = make_actor(s, "medlem")
+    region_id, units = region_units(s, "vgr", 2)
+    _other_region, other_units = region_units(s, "skane", 1)
+    s.commit()
+    with pytest.raises(PermissionDeniedError):
+        start_case(s, member, process_id="vgr_introduction", title="X", unit_ids=units)
+    s.rollback()
+    with pytest.raises(ValidationError) as err:
+        start_case(
+            s, coordinator, process_id="vgr_introduction", title=" ", region_id=region_id,
+            unit_ids=[units[0], other_units[0]], cycle_duration="3 månader",
+            participants=[ParticipantSpec(member.user_id or 0, "ingen_roll"), ParticipantSpec(999999, "rpt")],
+        )  # fmt: skip
+    s.rollback()
+    assert set(err.value.field_errors) == {
+        "title", "unit_ids", "cycle_duration", "participants/1/role", "participants/2/user_id",
+    }  # fmt: skip
+    with pytest.raises(ValidationError) as err:
+        start_case(s, coordinator, process_id="vgr_introduction", title="Inga enheter", region_id=region_id)
+    s.rollback()
+    assert err.value.field_errors == {"unit_ids": ["Välj minst en enhet som vårdförloppet ska införas i."]}
+    with pytest.raises(NotFoundError):
+        start_case(s, coordinator, process_id="finns_inte", title="X")
+    s.rollback()
+    assert s.scalar(select(func.count()).select_from(Case)) == 0
