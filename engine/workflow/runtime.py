@@ -22,7 +22,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
-from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.spiff.specs.event_definitions import (
     MessageEventDefinition,
     SignalEventDefinition,
@@ -72,6 +72,19 @@ class _Scan:
     human: tuple[HumanTask, ...]
     waiting: tuple[WaitingEvent, ...]
     errored: tuple[Any, ...]
+
+
+def _expression_error_in(err: BaseException) -> ExpressionError | None:
+    """The ExpressionError behind a library exception (SpiffWorkflow wraps it without keeping it,
+    but Python's exception chaining does)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ExpressionError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _ts(value: float | None) -> datetime:
@@ -156,11 +169,6 @@ class CaseWorkflow:
     def ready_task(self, task_id: str) -> HumanTask:
         """The ready human task with this id, or NotFoundError / ConflictError."""
         return self._human(self._ready_spiff_task(task_id))
-
-    def data(self) -> dict[str, Any]:
-        """A copy of the top-level workflow data that expressions read (for tests and views)."""
-        last = self._wf.last_task or self._wf.task_tree
-        return dict(last.data)
 
     # -- changing -------------------------------------------------------------------------------
 
@@ -257,7 +265,10 @@ class CaseWorkflow:
             uuid = UUID(task_id)
         except (ValueError, TypeError) as err:
             raise NotFoundError("Uppgiften finns inte.") from err
-        task = self._wf.get_task_from_id(uuid)
+        try:
+            task = self._wf.get_task_from_id(uuid)
+        except TaskNotFoundException:
+            task = None
         if task is None:
             raise NotFoundError("Uppgiften finns inte i ärendet.")
         if not task.task_spec.manual:
@@ -300,7 +311,7 @@ class CaseWorkflow:
         except ExpressionError as err:
             raise WorkflowError(f"Ett uttryck i processen kunde inte beräknas: {err.reason}") from err
         except SpiffWorkflowException as err:
-            cause = getattr(err, "error", None) or getattr(err, "exception", None)
-            if isinstance(cause, ExpressionError):
+            cause = _expression_error_in(err)
+            if cause is not None:
                 raise WorkflowError(f"Ett uttryck i processen kunde inte beräknas: {cause.reason}") from err
             raise WorkflowError(f"Processen kunde inte fortsätta: {err}") from err
