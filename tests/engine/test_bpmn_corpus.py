@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,9 @@ from engine.workflow.compiler import CompiledBundle, compile_bundle
 from engine.workflow.validation import NS
 from engine.workflow.xml_safety import UnsafeXmlError, parse_bpmn_xml
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "bpmn-corpus" / "spiffworkflow-tests"
+# shared/ sits beside the repository (as on CI); INFORA_SHARED_DIR points elsewhere when it does not.
+SHARED = Path(os.environ.get("INFORA_SHARED_DIR") or Path(__file__).resolve().parents[3] / "shared")
+CORPUS = SHARED / "bpmn-corpus" / "spiffworkflow-tests"
 EXPECTED_FILES = 40
 MISSING = "<corpus missing>"
 
