@@ -6,7 +6,7 @@ set -euo pipefail
 bindir=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n 1)")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 datadir=$(mktemp -d /tmp/infora-pg.XXXXXX)
-as_pg() { if [ "$(id -u)" = "0" ]; then su postgres -s /bin/sh -c "$1"; else sh -c "$1"; fi; }
+as_pg() { if [ "$(id -u)" = "0" ]; then su postgres -s /bin/sh -c "cd / && $1"; else sh -c "$1"; fi; }
 if [ "$(id -u)" = "0" ]; then chown postgres:postgres "$datadir"; fi
 cleanup() {
   as_pg "$bindir/pg_ctl -D $datadir -m immediate stop" >/dev/null 2>&1 || true
