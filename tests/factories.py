@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from engine.catalogue.sample_forms import sample_form_data
 from engine.persistence import Case, Region, TaskIndexRow, Unit
 from engine.persistence.catalogue import Organisation
-from engine.services import SYSTEM_ACTOR, Actor, ParticipantSpec, complete_task, start_case
+from engine.services import SYSTEM_ACTOR, Actor, ParticipantSpec, complete_task, send_signal, start_case
 from engine.services.users import create_user
 from engine.services.versions import load_version
 
@@ -142,3 +142,15 @@ def do(
     row = task_row(session, case_id, bpmn_id, unit)
     complete_task(session, team.for_task(row), row.task_id, form_data(session, case_id, row, overrides))
     session.commit()
+
+
+def walk_vgr_to_units(session: Session, team: Team, case_id: int) -> None:
+    """Steps 1-5 of the VGR process on their shortest path: consultation, national approval,
+    preparation, RPT start without data, gap analysis, decision approved."""
+    do(session, team, case_id, "step_01_consultation")
+    send_signal(session, team.coordinator, case_id, "godkand_nationellt")
+    session.commit()
+    do(session, team, case_id, "step_02_preparation")
+    do(session, team, case_id, "step_03_rpt_start", {"data_needed": False})
+    do(session, team, case_id, "step_04_gap_analysis")
+    do(session, team, case_id, "step_05_decision", {"decision": "approved", "document_type": "regional_riktlinje"})

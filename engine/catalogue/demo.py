@@ -123,19 +123,27 @@ def _vgr_team(demo: _Demo, units: list[str]) -> list[ParticipantSpec]:
     return team
 
 
-def _vgr_case(demo: _Demo, pathway: str, units: list[str]) -> int:
-    coordinator = demo.users["anna.koordinator"]
+def _start(demo: _Demo, kind: str, pathway: str, units: list[str]) -> int:
+    """Start a demo case of the VGR or the Skåne process with its team."""
+    process_id, region, coordinator, team, suffix = {
+        "vgr": ("vgr_introduction", "vgr", "anna.koordinator", _vgr_team, "VGR"),
+        "skane": ("skane_lag", "skane", "per.koordinator", _skane_team, "Region Skåne"),
+    }[kind]
     info = start_case(
         demo.session,
-        coordinator,
-        process_id="vgr_introduction",
-        title=f"{pathway} – VGR",
+        demo.users[coordinator],
+        process_id=process_id,
+        title=f"{pathway} – {suffix}",
         pathway_id=demo.pathway(pathway),
-        region_id=demo.region("vgr"),
+        region_id=demo.region(region),
         unit_ids=[demo.unit(u) for u in units],
-        participants=_vgr_team(demo, units),
+        participants=team(demo, units),
     )
     return info.id
+
+
+def _vgr_case(demo: _Demo, pathway: str, units: list[str]) -> int:
+    return _start(demo, "vgr", pathway, units)
 
 
 def _vgr_cases(demo: _Demo) -> None:
@@ -181,18 +189,7 @@ def _skane_team(demo: _Demo, units: list[str]) -> list[ParticipantSpec]:
 
 
 def _skane_case(demo: _Demo, pathway: str, units: list[str]) -> int:
-    coordinator = demo.users["per.koordinator"]
-    info = start_case(
-        demo.session,
-        coordinator,
-        process_id="skane_lag",
-        title=f"{pathway} – Region Skåne",
-        pathway_id=demo.pathway(pathway),
-        region_id=demo.region("skane"),
-        unit_ids=[demo.unit(u) for u in units],
-        participants=_skane_team(demo, units),
-    )
-    return info.id
+    return _start(demo, "skane", pathway, units)
 
 
 def _skane_cases(demo: _Demo) -> None:

@@ -124,23 +124,7 @@ def unclaim_task(session: Session, actor: Actor, task_id: str) -> TaskView:
         raise ConflictError("Uppgiften är inte tagen av någon.")
     if row.assignee_id != actor.user_id and not (actor.is_admin or roles.is_coordinator):
         raise PermissionDeniedError("Bara den som tagit uppgiften eller koordinatorn kan lämna tillbaka den.")
-    before = row.assignee_id
-    row.assignee_id = None
-    write_audit(
-        session,
-        [
-            audit_row(
-                actor,
-                "task_unclaimed",
-                case_id=row.case_id,
-                task_id=task_id,
-                before={"assignee_id": before},
-                after={"assignee_id": None},
-            )
-        ],
-    )
-    session.flush()
-    return _view(row, session.scalar(select(Case.title).where(Case.id == row.case_id)) or "")
+    return _set_assignee(session, actor, row, None, "task_unclaimed")
 
 
 def reassign_task(session: Session, actor: Actor, task_id: str, user_id: int) -> TaskView:
@@ -152,6 +136,10 @@ def reassign_task(session: Session, actor: Actor, task_id: str, user_id: int) ->
     user = session.get(User, user_id)
     if user is None or not user.active:
         raise ValidationError("Personen finns inte.", {"user_id": ["Personen finns inte eller är inaktiverad."]})
+    return _set_assignee(session, actor, row, user_id, "task_reassigned")
+
+
+def _set_assignee(session: Session, actor: Actor, row: TaskIndexRow, user_id: int | None, action: str) -> TaskView:
     before = row.assignee_id
     row.assignee_id = user_id
     write_audit(
@@ -159,9 +147,9 @@ def reassign_task(session: Session, actor: Actor, task_id: str, user_id: int) ->
         [
             audit_row(
                 actor,
-                "task_reassigned",
+                action,
                 case_id=row.case_id,
-                task_id=task_id,
+                task_id=row.task_id,
                 before={"assignee_id": before},
                 after={"assignee_id": user_id},
             )

@@ -182,19 +182,18 @@ class CaseWorkflow:
 
     def send_signal(self, name: str, payload: Any = None) -> bool:
         """Deliver a signal to the case; True when a waiting event caught it."""
-        if not any(e.kind == "signal" and e.event_name == name for e in self.waiting_events()):
-            return False
-        self._scanned = None
-        self._guard(lambda: self._wf.send_event(BpmnEvent(SignalEventDefinition(name), payload=payload)))
-        self._run_engine()
-        return True
+        return self._deliver("signal", SignalEventDefinition(name), payload)
 
     def send_message(self, name: str, payload: Any = None) -> bool:
         """Deliver a message (without correlation) to the case; True when it was caught."""
-        if not any(e.kind == "message" and e.event_name == name for e in self.waiting_events()):
+        return self._deliver("message", MessageEventDefinition(name), payload)
+
+    def _deliver(self, kind: str, definition: Any, payload: Any) -> bool:
+        # SpiffWorkflow raises when nothing waits for the event, so ask first.
+        if not any(e.kind == kind and e.event_name == definition.name for e in self.waiting_events()):
             return False
         self._scanned = None
-        self._guard(lambda: self._wf.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload)))
+        self._guard(lambda: self._wf.send_event(BpmnEvent(definition, payload=payload)))
         self._run_engine()
         return True
 

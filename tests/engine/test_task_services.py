@@ -22,12 +22,11 @@ from engine.services import (
     list_tasks,
     reassign_task,
     resume_case,
-    send_signal,
     start_case,
     suspend_case,
     unclaim_task,
 )
-from tests.factories import do, form_data, make_actor, region_units, start_vgr, task_row
+from tests.factories import do, form_data, make_actor, region_units, start_vgr, task_row, walk_vgr_to_units
 
 
 def _snapshot(session: Session, case_id: int) -> tuple[Any, ...]:
@@ -53,13 +52,7 @@ def at_units(published: Session) -> tuple[Session, int, Any, list[int]]:
     s = published
     case_id, team, units = start_vgr(s, units=2)
     s.commit()
-    do(s, team, case_id, "step_01_consultation")
-    send_signal(s, team.coordinator, case_id, "godkand_nationellt")
-    s.commit()
-    do(s, team, case_id, "step_02_preparation")
-    do(s, team, case_id, "step_03_rpt_start", {"data_needed": False})
-    do(s, team, case_id, "step_04_gap_analysis")
-    do(s, team, case_id, "step_05_decision", {"decision": "approved", "document_type": "regional_riktlinje"})
+    walk_vgr_to_units(s, team, case_id)
     for unit in units:
         do(s, team, case_id, "step_06_local_anchoring", unit=unit)
     return s, case_id, team, units
