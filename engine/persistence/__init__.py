@@ -11,20 +11,25 @@ from engine.persistence.cases import (
 )
 from engine.persistence.catalogue import Organisation, Pathway, Region, Role, Unit
 from engine.persistence.models import ModelVersion, ProcessModel
+from engine.persistence.notifications import CalendarToken, Notification, OutboxMessage, Reminder
 from engine.persistence.users import User
 
 __all__ = [
     "AuditEvent",
     "Base",
+    "CalendarToken",
     "Case",
     "CaseParticipant",
     "CaseUnit",
     "FormSubmission",
     "ModelVersion",
+    "Notification",
     "Organisation",
+    "OutboxMessage",
     "Pathway",
     "ProcessModel",
     "Region",
+    "Reminder",
     "Role",
     "TaskIndexRow",
     "Unit",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ForeignKey, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Table, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from engine.clock import utcnow
@@ -100,6 +100,8 @@ class TaskIndexRow(Base):
     event_name: Mapped[str | None] = mapped_column(String(200), default=None)
     ready_at: Mapped[datetime] = mapped_column(default=utcnow)
     due_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    # set when a coordinator changed the due date by hand (it then survives every re-index)
+    due_overridden: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class FormSubmission(Base):

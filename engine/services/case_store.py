@@ -22,8 +22,8 @@ from engine.persistence.cases import CASES, TASK_INDEX
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
 from engine.services.versions import LoadedVersion, load_version
+from engine.workdays import due_at
 from engine.workflow import CaseWorkflow, HumanTask, WaitingEvent
-from engine.workflow.durations import add_duration
 
 
 @dataclass
@@ -132,7 +132,7 @@ def _due(task: HumanTask) -> datetime | None:
     info = task.info
     if info is None or not info.due_duration:
         return None
-    return add_duration(task.ready_at, info.due_duration)
+    return due_at(task.ready_at, info.due_duration)
 
 
 def index_rows(case_id: int, workflow: CaseWorkflow) -> dict[str, dict[str, Any]]:

@@ -17,6 +17,7 @@ from jsonschema.validators import validator_for
 from lxml import etree
 
 from engine.errors import ModelIssue
+from engine.workdays import DurationError, parse_duration
 from engine.workflow.expressions import ExpressionError, expression_names, is_iso_literal, parse_expression
 from engine.workflow.service_tasks import REGISTRY, ServiceTaskError, call_operator
 from engine.workflow.xml_safety import BPMN_NS
@@ -278,8 +279,16 @@ def rule_forms(process: etree._Element, root: etree._Element, ctx: ValidationCon
             elif filename in ctx.form_errors:
                 ctx.add("invalid_form", task, f"Formuläret '{filename}' är ogiltigt: {ctx.form_errors[filename]}")
         due = props.get("dueDuration", "").strip()
-        if due and not (due.startswith("P") and is_iso_literal(due)):
+        if due and not _is_duration(due):
             ctx.add("invalid_due", task, f"Förfallotiden '{due}' är ingen ISO 8601-tidslängd (t.ex. P14D).")
+
+
+def _is_duration(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except DurationError:
+        return False
+    return True
 
 
 def rule_service_tasks(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:

@@ -19,8 +19,8 @@ import pytest
 from engine.errors import InvalidModelError, ModelIssue
 from engine.services.catalogue import DEFAULT_ROLES
 from engine.services.models import executable_process_ids, read_model_directory
+from engine.workdays import add_duration
 from engine.workflow.compiler import CompiledBundle, compile_bundle
-from engine.workflow.durations import add_duration
 from engine.workflow.xml_safety import MAX_DOCUMENT_BYTES
 from tests.bpmn_builder import HEADER, SIMPLE_FORM, Process, forms, two_task_loop
 
