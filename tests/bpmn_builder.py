@@ -38,6 +38,7 @@ class Process:
     flows: list[str] = field(default_factory=list)
     lanes: dict[str, list[str]] = field(default_factory=dict)
     extra: list[str] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)
     _n: int = 0
 
     def node(self, xml: str, lane: str | None, node_id: str) -> str:
@@ -118,8 +119,19 @@ class Process:
                 )
                 + "</bpmn:laneSet>"
             )
+        props = ""
+        if self.properties:
+            props = (
+                "<bpmn:extensionElements><spiffworkflow:properties>"
+                + "".join(
+                    f"<spiffworkflow:property name={quoteattr(k)} value={quoteattr(v)} />"
+                    for k, v in self.properties.items()
+                )
+                + "</spiffworkflow:properties></bpmn:extensionElements>"
+            )
         body = (
             f'<bpmn:process id="{self.pid}" name={quoteattr(self.name)} isExecutable="true">'
+            + props
             + lanes
             + "".join(self.nodes)
             + "".join(self.flows)

@@ -77,3 +77,6 @@ def published(reference: Session) -> Session:
     publish_directory(reference, SYSTEM_ACTOR, MODELS_DIR)
     reference.commit()
     return reference
+
+
+pytest_plugins = ["tests.smtp"]

@@ -20,6 +20,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         DATABASE_URL=database_url_from_env(),
         SECRET_KEY=os.environ.get("INFORA_SECRET_KEY") or _instance_secret(Path(app.instance_path)),
         MODELS_DIR=os.environ.get("INFORA_MODELS_DIR", str(Path(__file__).resolve().parents[1] / "bpmn")),
+        BASE_URL=os.environ.get("INFORA_BASE_URL", "http://127.0.0.1:5000"),
     )
     if test_config:
         app.config.update(test_config)
@@ -27,11 +28,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["infora.engine"] = engine
     app.extensions["infora.sessions"] = make_session_factory(engine)
 
-    from web import db, errors, home
+    from web import calendar, db, errors, home
 
     db.init_app(app)
     errors.init_app(app)
     app.register_blueprint(home.bp)
+    app.register_blueprint(calendar.bp)
     return app
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -10,11 +13,15 @@ import click
 from engine.catalogue.bootstrap import bootstrap
 from engine.catalogue.demo import DEMO_PASSWORD
 from engine.errors import InforaError, InvalidModelError, ValidationError
+from engine.notify.email import ConfigError
 from engine.persistence.database import database_url_from_env, make_engine, make_session_factory, unit_of_work
 from engine.persistence.schema import upgrade_database
-from engine.services import SYSTEM_ACTOR, publish_model_version
+from engine.scheduler import SchedulerSettings, run_pass
+from engine.scheduler.runner import SchedulerRunner, describe
+from engine.services import SYSTEM_ACTOR, Actor, publish_model_version
+from engine.services.calendar_feed import create_calendar_token, revoke_calendar_tokens
 from engine.services.models import executable_process_ids, read_model_directory
-from engine.services.users import create_user, list_users, set_password
+from engine.services.users import create_user, find_user, list_users, set_password
 
 DEFAULT_MODELS = Path(__file__).resolve().parents[1] / "bpmn"
 
@@ -79,8 +86,54 @@ def run(ctx: click.Context, host: str, port: int, demo: bool) -> None:
 
     config = {"DATABASE_URL": ctx.obj["url"]} if ctx.obj["url"] else None
     app = create_app(config)
-    click.echo(f"Infora körs på http://{host}:{port}/")
-    app.run(host=host, port=port, debug=False, use_reloader=False)
+    settings = _scheduler_settings()
+    runner = SchedulerRunner(app.extensions["infora.sessions"], settings, blocking=False)
+    app.extensions["infora.scheduler"] = runner
+    runner.start()
+    click.echo(f"Infora körs på http://{host}:{port}/ (schemaläggaren körs i samma process)")
+    try:
+        app.run(host=host, port=port, debug=False, use_reloader=False)
+    finally:
+        runner.shutdown()
+
+
+def _scheduler_settings() -> SchedulerSettings:
+    try:
+        return SchedulerSettings.from_env()
+    except ConfigError as err:
+        click.echo(f"Fel i inställningarna: {err}", err=True)
+        sys.exit(2)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Kör ett varv och avsluta (för cron).")
+@click.option("--max-sleep", default=None, type=float, help="Längsta väntan mellan varv, sekunder.")
+@click.pass_context
+def scheduler(ctx: click.Context, once: bool, max_sleep: float | None) -> None:
+    """Kör schemaläggaren: timers, påminnelser, eskaleringar och e-post."""
+    settings = _scheduler_settings()
+    engine, factory = _factory(ctx.obj["url"])
+    try:
+        if once:
+            result = run_pass(factory, settings)
+            click.echo(json.dumps(describe(result), ensure_ascii=False))
+            sys.exit(1 if result.errors else 0)
+        postgres = engine.dialect.name == "postgresql"
+        runner = SchedulerRunner(
+            factory,
+            settings,
+            blocking=True,
+            max_sleep=max_sleep if max_sleep is not None else (60.0 if postgres else 5.0),
+            listen_url=engine.url.render_as_string(hide_password=False) if postgres else None,
+        )
+        signal.signal(signal.SIGTERM, lambda *_: runner.shutdown())
+        click.echo("Schemaläggaren körs. Avsluta med Ctrl-C.")
+        try:
+            runner.start()
+        except (KeyboardInterrupt, SystemExit):
+            runner.shutdown()
+    finally:
+        engine.dispose()
 
 
 @main.group()
@@ -127,6 +180,29 @@ def user_passwd(ctx: click.Context, username: str, password: str) -> None:
         with unit_of_work(factory) as session:
             set_password(session, SYSTEM_ACTOR, username, password)
             click.echo("Lösenordet är bytt.")
+    except InforaError as err:
+        _fail(err)
+    finally:
+        engine.dispose()
+
+
+@user.command("calendar")
+@click.argument("username")
+@click.option("--revoke", is_flag=True, help="Spärra användarens alla kalenderlänkar.")
+@click.pass_context
+def user_calendar(ctx: click.Context, username: str, revoke: bool) -> None:
+    """Skapa (eller spärra) en privat kalenderlänk för användaren."""
+    engine, factory = _factory(ctx.obj["url"])
+    try:
+        with unit_of_work(factory) as session:
+            found = find_user(session, username)
+            actor = Actor(found.id, found.username, found.display_name, found.system_role)
+            if revoke:
+                click.echo(f"{revoke_calendar_tokens(session, actor)} länkar spärrade.")
+            else:
+                token = create_calendar_token(session, actor)
+                base = os.environ.get("INFORA_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+                click.echo(f"{base}/kalender/{token}.ics")
     except InforaError as err:
         _fail(err)
     finally:

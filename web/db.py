@@ -16,6 +16,7 @@ def get_session(*, write: bool = False) -> Session:
         g.db_session = factory()
         if write:
             begin_write(g.db_session)
+            g.db_wrote = True
     session: Session = g.db_session
     return session
 
@@ -24,13 +25,19 @@ def _close(exc: BaseException | None) -> None:
     session: Session | None = g.pop("db_session", None)
     if session is None:
         return
+    committed = False
     try:
         if exc is None and session.in_transaction():
             session.commit()
+            committed = True
         else:
             session.rollback()
     finally:
         session.close()
+    scheduler = current_app.extensions.get("infora.scheduler")
+    if committed and g.pop("db_wrote", False) and scheduler is not None:
+        # The embedded scheduler recomputes its next wake-up at once (due times may have moved).
+        scheduler.wake()
 
 
 def init_app(app: Flask) -> None:

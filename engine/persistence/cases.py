@@ -102,6 +102,9 @@ class TaskIndexRow(Base):
     due_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     # set when a coordinator changed the due date by hand (it then survives every re-index)
     due_overridden: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # the reminder schedule: the stages already sent and when the next one is due
+    reminder_stage: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_reminder_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
 
 
 class FormSubmission(Base):

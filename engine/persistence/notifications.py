@@ -5,34 +5,34 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.clock import utcnow
-from engine.persistence.base import Base
+from engine.persistence.base import Base, JSONText
 
-REMINDER_STATUSES = ("pending", "sent", "superseded", "cancelled")
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "held")
 
 
 class Reminder(Base):
-    """One reminder before a task's deadline, or its escalation after it: due at ``due_at``, done
-    once. ``stage`` orders the reminders of one task (a later stage supersedes earlier ones that were
-    missed during downtime, so a person gets one catch-up message, not a flood)."""
+    """A reminder or escalation that was sent for a task (the schedule itself lives on the task's
+    index row as ``next_reminder_at``). One row per task and stage, enforced by a unique constraint:
+    two schedulers can never send the same stage twice. ``superseded`` counts earlier stages that
+    fell due during downtime and were folded into this one, so a person gets one catch-up message."""
 
     __tablename__ = "reminders"
-    __table_args__ = (Index("ix_reminders_status_due", "status", "due_at"),)
+    __table_args__ = (UniqueConstraint("task_id", "stage"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    task_id: Mapped[str] = mapped_column(String(36), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
     # reminder | escalation
     kind: Mapped[str] = mapped_column(String(20))
     stage: Mapped[int] = mapped_column()
-    offset: Mapped[str] = mapped_column(String(40))
-    due_at: Mapped[datetime] = mapped_column()
-    status: Mapped[str] = mapped_column(String(20), default="pending")
-    processed_at: Mapped[datetime | None] = mapped_column(default=None)
+    planned_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    superseded: Mapped[int] = mapped_column(default=0)
+    recipient_ids: Mapped[list[int]] = mapped_column(JSONText, default=list)
 
 
 class OutboxMessage(Base):

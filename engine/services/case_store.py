@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, insert, select, update
+from sqlalchemy import Select, bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
 from engine.errors import ConflictError, NotFoundError
 from engine.persistence import Case, ModelVersion, TaskIndexRow
 from engine.persistence.cases import CASES, TASK_INDEX
+from engine.reminders import ReminderPolicy, next_stage, schedule
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
 from engine.services.versions import LoadedVersion, load_version
@@ -121,6 +122,13 @@ def update_case(session: Session, case: CaseRow, **values: Any) -> None:
             setattr(case, key, value)
 
 
+def notify_due_change(session: Session) -> None:
+    """Tell a scheduler in another process that due times changed (PostgreSQL NOTIFY, delivered on
+    commit); in one process the edge wakes the scheduler itself."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_notify('infora_due', '')"))
+
+
 def require_running(case: CaseRow) -> None:
     """Raise ConflictError unless the case is running."""
     if case.status != "running":
@@ -135,11 +143,23 @@ def _due(task: HumanTask) -> datetime | None:
     return due_at(task.ready_at, info.due_duration)
 
 
-def index_rows(case_id: int, workflow: CaseWorkflow) -> dict[str, dict[str, Any]]:
+def reminder_columns(due: datetime | None, policy: ReminderPolicy, since: datetime) -> dict[str, Any]:
+    """The reminder schedule columns of an index row: stages before ``since`` count as done."""
+    if due is None:
+        return {"reminder_stage": 0, "next_reminder_at": None}
+    stages = schedule(due, policy)
+    upcoming = next_stage(stages, 0, since)
+    if upcoming is None:
+        return {"reminder_stage": len(stages), "next_reminder_at": None}
+    return {"reminder_stage": upcoming.number - 1, "next_reminder_at": upcoming.at}
+
+
+def index_rows(case_id: int, workflow: CaseWorkflow, policy: ReminderPolicy) -> dict[str, dict[str, Any]]:
     """The task index rows the workflow implies, by task id."""
     rows: dict[str, dict[str, Any]] = {}
     for task in workflow.human_tasks():
         info = task.info
+        due = _due(task)
         rows[task.task_id] = {
             "case_id": case_id,
             "task_id": task.task_id,
@@ -153,7 +173,9 @@ def index_rows(case_id: int, workflow: CaseWorkflow) -> dict[str, dict[str, Any]
             "form": info.form if info is not None else None,
             "event_name": None,
             "ready_at": task.ready_at,
-            "due_at": _due(task),
+            "due_at": due,
+            "due_overridden": False,
+            **reminder_columns(due, policy, task.ready_at),
         }
     for event in workflow.waiting_events():
         rows[event.task_id] = _event_row(case_id, event)
@@ -175,11 +197,14 @@ def _event_row(case_id: int, event: WaitingEvent) -> dict[str, Any]:
         "event_name": event.event_name,
         "ready_at": event.since,
         "due_at": event.due_at,
+        "due_overridden": False,
+        "reminder_stage": 0,
+        "next_reminder_at": None,
     }
 
 
 def sync_index(
-    session: Session, case_id: int, workflow: CaseWorkflow, existing: set[str] | None
+    session: Session, case_id: int, workflow: CaseWorkflow, existing: set[str] | None, policy: ReminderPolicy
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Bring the case's task index rows in line with the workflow.
 
@@ -187,7 +212,7 @@ def sync_index(
     or None to read it here. Rows of tasks that still exist are kept as they are (with their
     claims). Returns the added rows and the removed task ids.
     """
-    wanted = index_rows(case_id, workflow)
+    wanted = index_rows(case_id, workflow, policy)
     if existing is None:
         existing = set(session.scalars(select(TaskIndexRow.task_id).where(TaskIndexRow.case_id == case_id)))
     removed = [tid for tid in existing if tid not in wanted]
@@ -229,8 +254,9 @@ def save_case(
         changes["status"] = "completed"
         changes["completed_at"] = now
         audit.append(audit_row(actor, "case_completed", case_id=case.id))
+    timer_moved = changes["next_timer_at"] != case.next_timer_at
     update_case(session, case, **changes)
-    added, _removed = sync_index(session, case.id, workflow, indexed)
+    added, _removed = sync_index(session, case.id, workflow, indexed, locked.version.reminder_policy)
     for row in added:
         action = "task_ready" if row["kind"] == "user" else "event_waiting"
         audit.append(
@@ -243,3 +269,5 @@ def save_case(
             )
         )
     write_audit(session, audit)
+    if timer_moved or any(row.get("next_reminder_at") for row in added):
+        notify_due_change(session)

@@ -107,3 +107,11 @@ def verify_login(session: Session, username: str, password: str) -> User | None:
 def list_users(session: Session) -> list[User]:
     """Every account, by username."""
     return list(session.scalars(select(User).order_by(User.username)))
+
+
+def find_user(session: Session, username: str) -> User:
+    """The account with this username, or NotFoundError."""
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise NotFoundError(f"Användaren '{username}' finns inte.")
+    return user

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import NotFoundError
 from engine.persistence import ModelVersion
+from engine.reminders import ReminderPolicy, deployment_policy
 from engine.services.forms import form_validator
 from engine.workflow import CompiledModel
 
@@ -32,6 +34,11 @@ class LoadedVersion:
     model: CompiledModel
     forms: dict[str, Any]
     _validators: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def reminder_policy(self) -> ReminderPolicy:
+        """The model's reminder policy over the deployment's defaults."""
+        return ReminderPolicy.parse(self.model.reminder_offsets, self.model.escalate_after, deployment_policy())
 
     def validator(self, form: str) -> Any:
         """The (cached) JSON Schema validator of one of the version's forms."""

@@ -182,6 +182,7 @@ def compile_bundle(
     for pid in sorted(called_docs):
         digest.update(documents[processes[pid][0]])
     digest.update(json.dumps(used_forms, sort_keys=True).encode())
+    process_props = properties(main_process)
     model = CompiledModel(
         process_id=process_id,
         name=name,
@@ -191,6 +192,8 @@ def compile_bundle(
         variables=frozenset(variables),
         signals=frozenset(signals),
         messages=frozenset(messages),
+        reminder_offsets=process_props.get("reminderOffsets") or None,
+        escalate_after=process_props.get("escalateAfter") or None,
     )
     return CompiledBundle(
         process_id=process_id,

@@ -40,6 +40,9 @@ class CompiledModel:
     variables: frozenset[str]
     signals: frozenset[str]
     messages: frozenset[str]
+    # the process's own reminder policy (None: the deployment's default), see engine.reminders
+    reminder_offsets: str | None = None
+    escalate_after: str | None = None
 
     def catalogue(self) -> dict[str, Any]:
         """The JSON-able catalogue stored with the model version."""
@@ -50,6 +53,8 @@ class CompiledModel:
             "variables": sorted(self.variables),
             "signals": sorted(self.signals),
             "messages": sorted(self.messages),
+            "reminder_offsets": self.reminder_offsets,
+            "escalate_after": self.escalate_after,
         }
 
     @classmethod
@@ -66,4 +71,6 @@ class CompiledModel:
             variables=frozenset(catalogue.get("variables", [])),
             signals=frozenset(catalogue.get("signals", [])),
             messages=frozenset(catalogue.get("messages", [])),
+            reminder_offsets=catalogue.get("reminder_offsets"),
+            escalate_after=catalogue.get("escalate_after"),
         )

@@ -291,6 +291,18 @@ def _is_duration(text: str) -> bool:
     return True
 
 
+def rule_reminder_policy(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
+    """The process's reminder policy, when it sets one, is made of durations."""
+    props = properties(process)
+    offsets = props.get("reminderOffsets", "")
+    for part in (p.strip() for p in offsets.split(",") if p.strip()):
+        if not _is_duration(part):
+            ctx.add("invalid_reminder_policy", process, f"Påminnelsetiden '{part}' är ingen tidslängd (t.ex. P7D).")
+    escalate = props.get("escalateAfter", "")
+    if escalate and escalate.lower() != "none" and not _is_duration(escalate):
+        ctx.add("invalid_reminder_policy", process, f"Eskaleringstiden '{escalate}' är ingen tidslängd (t.ex. P1D).")
+
+
 def rule_service_tasks(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
     """Service tasks name an operator of the registry."""
     for task in process.iterfind(".//bpmn:serviceTask", NS):
@@ -414,6 +426,7 @@ RULES: list[Callable[[etree._Element, etree._Element, ValidationContext], None]]
     rule_lanes,
     rule_forms,
     rule_service_tasks,
+    rule_reminder_policy,
     rule_gateways,
     rule_reachability,
 ]
