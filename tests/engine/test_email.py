@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.notify import ConfigError, DeliveryError, OutgoingEmail, SmtpConfig, build_message, send_email
 
@@ -451,15 +453,53 @@ def test_header_injection_is_refused_without_connecting(
         build_message(config, reminder(**overrides))
 
 
-@pytest.mark.parametrize("to", ["", "anna.berg", "anna@", "@region.example", "a@region.example, b@region.example"])
-def test_a_recipient_that_is_not_one_address_is_refused_without_connecting(
-    silent_listener: socket.socket, to: str
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"to": ""},
+        {"to": "anna.berg"},
+        {"to": "anna@"},
+        {"to": "@region.example"},
+        {"to": "a@region.example, b@region.example"},
+        {"message_id": ""},
+        {"message_id": "<>"},
+        {"message_id": "utan-snabel-a"},
+        {"message_id": "<två delar@infora.example>"},
+    ],
+)
+def test_an_unsendable_message_is_refused_without_connecting(
+    silent_listener: socket.socket, overrides: dict[str, str]
 ) -> None:
     config = SmtpConfig("127.0.0.1", silent_listener.getsockname()[1], security="none", timeout=0.3)
-    error = delivery_error(lambda: send_email(config, reminder(to=to)))
+    error = delivery_error(lambda: send_email(config, reminder(**overrides)))
     assert error.permanent is True
     with pytest.raises(BlockingIOError):
         silent_listener.accept()
+
+
+header_text = st.text(st.characters(codec="utf-8"), max_size=40) | st.sampled_from(
+    ["", "<>", " <a@b>", "a@b\r\nBcc: c@d"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    to=header_text | st.builds("{}@{}".format, header_text, header_text),
+    subject=header_text,
+    message_id=st.none() | header_text | st.builds("<{}@{}>".format, header_text, header_text),
+)
+def test_any_header_values_give_a_permanent_error_or_one_clean_message(
+    to: str, subject: str, message_id: str | None
+) -> None:
+    config = SmtpConfig("smtp.region.example", sender=SENDER)
+    try:
+        message = build_message(config, OutgoingEmail(to, subject, TEXT, message_id=message_id))
+    except DeliveryError as error:
+        assert error.permanent is True
+        return
+    parsed = message_from_bytes(message.as_bytes(policy=policy.SMTP), policy=policy.default)
+    assert sorted(parsed.keys()) == sorted(message.keys())
+    assert len(parsed.get_all("To") or []) == 1
 
 
 # --- settings ----------------------------------------------------------------------------------------
