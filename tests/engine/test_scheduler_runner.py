@@ -1,0 +1,68 @@
+"""The APScheduler runner around the pass: it wakes at the earliest due time and on ``wake()``.
+This one test runs on the real clock (about a second): it is the runner's timing that is tested;
+everything else about the scheduler is tested by calling the pass directly."""
+
+from __future__ import annotations
+
+import time
+
+from click.testing import CliRunner
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.persistence import AuditEvent
+from engine.scheduler import SchedulerSettings
+from engine.scheduler.runner import SchedulerRunner
+from engine.services import SYSTEM_ACTOR, publish_model_version, start_case
+from tests.bpmn_builder import Process, forms
+from tests.factories import make_actor
+from web.cli import main
+
+
+def _timer_process() -> Process:
+    p = Process("short_loop")
+    p.start()
+    p.timer("wait", "cycle_duration")
+    p.user_task("after", "Efter")
+    p.end()
+    p.chain("start", "wait", "after", "end")
+    return p
+
+
+def _fired(factory: sessionmaker[Session]) -> int:
+    with factory() as s:
+        return s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "timer_fired")) or 0
+
+
+def test_the_runner_fires_a_timer_at_its_due_time(reference: Session, session_factory: sessionmaker[Session]) -> None:
+    s = reference
+    publish_model_version(s, SYSTEM_ACTOR, "short_loop", {"short.bpmn": _timer_process().xml()}, forms())
+    coordinator = make_actor(s, "koord", "coordinator")
+    s.commit()
+    runner = SchedulerRunner(session_factory, SchedulerSettings(), max_sleep=30.0)
+    runner.start()
+    try:
+        start_case(s, coordinator, process_id="short_loop", title="Kort loop", cycle_duration="PT0.6S")
+        s.commit()
+        started = time.monotonic()
+        runner.wake()  # as the web edge does after a commit; the runner then sleeps until the due time
+        while _fired(session_factory) == 0 and time.monotonic() - started < 10:
+            time.sleep(0.05)
+        elapsed = time.monotonic() - started
+    finally:
+        runner.shutdown()
+    assert _fired(session_factory) == 1
+    assert 0.5 < elapsed < 3.0  # not before it was due, and long before the 30 s safety wake-up
+
+
+def test_scheduler_once_from_the_command_line(published: Session, db_engine: Engine) -> None:
+    url = db_engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(main, ["--database-url", url, "scheduler", "--once"], env={"INFORA_SMTP_HOST": ""})
+    assert result.exit_code == 0, result.output
+    assert '"timers_fired": 0' in result.output
+    bad = CliRunner().invoke(
+        main,
+        ["--database-url", url, "scheduler", "--once"],
+        env={"INFORA_SMTP_HOST": "smtp.example.se", "INFORA_SMTP_PORT": "x"},
+    )
+    assert bad.exit_code == 2 and "INFORA_SMTP_PORT" in bad.output
