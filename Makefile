@@ -4,14 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test setup system-deps lint typecheck test-sqlite test-postgres bench clean
+.PHONY: run test setup assets system-deps lint typecheck test-sqlite test-postgres bench clean
 
 run: setup
 	$(BIN)/infora run --host 127.0.0.1 --port 5000
 
 test: setup system-deps lint typecheck test-sqlite test-postgres
 
-setup: $(STAMP)
+setup: $(STAMP) assets
+
+assets:
+	bash scripts/build_assets.sh
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) saknas / is missing"; exit 1; }
@@ -40,4 +43,4 @@ bench: setup
 	$(BIN)/python bench/engine_bench.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache node_modules web/static/vendor

@@ -44,6 +44,12 @@ class ConflictError(InforaError):
     code = "conflict"
 
 
+class TooManyAttemptsError(InforaError):
+    """Too many failed attempts in a short time (sign-in); try again later."""
+
+    code = "too_many_attempts"
+
+
 class ValidationError(InforaError):
     """Input data is invalid.
 

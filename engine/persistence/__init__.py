@@ -6,13 +6,15 @@ from engine.persistence.cases import (
     Case,
     CaseParticipant,
     CaseUnit,
+    Comment,
     FormSubmission,
+    TaskDraft,
     TaskIndexRow,
 )
 from engine.persistence.catalogue import Organisation, Pathway, Region, Role, Unit
 from engine.persistence.models import ModelVersion, ProcessModel
 from engine.persistence.notifications import CalendarToken, Notification, OutboxMessage, Reminder
-from engine.persistence.users import User
+from engine.persistence.users import LoginAttempt, User
 
 __all__ = [
     "AuditEvent",
@@ -21,7 +23,9 @@ __all__ = [
     "Case",
     "CaseParticipant",
     "CaseUnit",
+    "Comment",
     "FormSubmission",
+    "LoginAttempt",
     "ModelVersion",
     "Notification",
     "Organisation",
@@ -31,6 +35,7 @@ __all__ = [
     "Region",
     "Reminder",
     "Role",
+    "TaskDraft",
     "TaskIndexRow",
     "Unit",
     "User",

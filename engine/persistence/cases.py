@@ -147,6 +147,34 @@ class AuditEvent(Base):
 __all__ = ["AuditEvent", "Case", "CaseParticipant", "CaseUnit", "FormSubmission", "TaskIndexRow"]
 
 
+class TaskDraft(Base):
+    """A person's unfinished form for a task, kept until they complete it."""
+
+    __tablename__ = "task_drafts"
+    __table_args__ = (UniqueConstraint("task_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONText)
+
+
+class Comment(Base):
+    """A comment on a case, or on one of its tasks."""
+
+    __tablename__ = "comments"
+    __table_args__ = (Index("ix_comments_case_at", "case_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    task_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    text: Mapped[str] = mapped_column(Text)
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 

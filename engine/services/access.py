@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from engine.persistence import CaseParticipant, TaskIndexRow
@@ -63,17 +63,28 @@ def may_see(actor: Actor, roles: CaseRoles, lane: str | None, unit_id: int | Non
     return may_act(actor, roles, lane, unit_id, assignee_id) or roles.holds(lane, unit_id)
 
 
-def visible_tasks_clause(actor: Actor) -> ColumnElement[bool]:
-    """A WHERE clause on TaskIndexRow: the tasks the actor may see (admins: all)."""
+def actionable_tasks_clause(actor: Actor) -> ColumnElement[bool]:
+    """A WHERE clause on TaskIndexRow: the tasks the actor may act on (admins: all). Tasks assigned
+    to the actor, or of the cases they take part in with a role that covers the task (a
+    coordinator's cases: all tasks); driven from the actor's (few) participations."""
     if actor.is_admin:
         return TaskIndexRow.id.is_not(None)
     cp = CaseParticipant
-    holds_lane = exists().where(
-        cp.case_id == TaskIndexRow.case_id,
-        cp.user_id == actor.user_id,
-        or_(
-            cp.role_code == COORDINATOR_ROLE,
-            and_(cp.role_code == TaskIndexRow.lane, or_(cp.unit_id.is_(None), cp.unit_id == TaskIndexRow.unit_id)),
-        ),
+    covers = (
+        select(cp.id)
+        .where(
+            cp.case_id == TaskIndexRow.case_id,
+            cp.user_id == actor.user_id,
+            or_(
+                cp.role_code == COORDINATOR_ROLE,
+                and_(
+                    cp.role_code == TaskIndexRow.lane,
+                    or_(cp.unit_id.is_(None), cp.unit_id == TaskIndexRow.unit_id),
+                    or_(TaskIndexRow.assignee_id.is_(None), TaskIndexRow.assignee_id == actor.user_id),
+                ),
+            ),
+        )
+        .exists()
     )
-    return or_(TaskIndexRow.assignee_id == actor.user_id, holds_lane)
+    my_cases = select(cp.case_id).where(cp.user_id == actor.user_id)
+    return or_(TaskIndexRow.assignee_id == actor.user_id, and_(TaskIndexRow.case_id.in_(my_cases), covers))

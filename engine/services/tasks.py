@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
 from engine.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
-from engine.persistence import Case, FormSubmission, TaskIndexRow, User
+from engine.persistence import Case, FormSubmission, TaskDraft, TaskIndexRow, User
 from engine.persistence.cases import FORM_SUBMISSIONS
-from engine.services.access import case_roles, may_act, may_see, visible_tasks_clause
+from engine.services.access import actionable_tasks_clause, case_roles, may_act, may_see
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
 from engine.services.case_store import lock_case_of_task, require_running, save_case
@@ -60,7 +60,7 @@ def list_tasks(session: Session, actor: Actor, *, case_id: int | None = None, li
         select(TaskIndexRow, Case.title)
         .join(Case, Case.id == TaskIndexRow.case_id)
         .where(TaskIndexRow.state == "ready", TaskIndexRow.kind == "user", Case.status == "running")
-        .where(visible_tasks_clause(actor))
+        .where(actionable_tasks_clause(actor))
         .order_by(TaskIndexRow.due_at.is_(None), TaskIndexRow.due_at, TaskIndexRow.ready_at, TaskIndexRow.id)
         .limit(limit)
     )
@@ -233,4 +233,5 @@ def complete_task(
         )
     ]
     save_case(session, actor, locked, audit, indexed=set(rows))
+    session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id))
     return locked.case.version

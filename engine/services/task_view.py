@@ -1,0 +1,201 @@
+"""Everything the task page shows: the step's instructions and form, who else can act on it, the
+person's draft, comments; and saving a draft or a comment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from engine.clock import utcnow
+from engine.errors import NotFoundError, PermissionDeniedError, ValidationError
+from engine.persistence import (
+    Case,
+    CaseParticipant,
+    Comment,
+    Pathway,
+    Region,
+    Role,
+    TaskDraft,
+    TaskIndexRow,
+    Unit,
+    User,
+)
+from engine.services.access import case_roles, may_act, may_see
+from engine.services.actors import Actor
+from engine.services.audit import audit_row, write_audit
+from engine.services.versions import load_version
+
+MAX_COMMENT = 5000
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person as pages show them."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class CommentView:
+    """A comment with its author."""
+
+    at: datetime
+    author: str | None
+    text: str
+    task_id: str | None
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    """A ready task with all a task page needs."""
+
+    task_id: str
+    name: str
+    case_id: int
+    case_title: str
+    case_version: int
+    pathway: str | None
+    region: str | None
+    unit: str | None
+    role: str | None
+    instructions: str
+    form: dict[str, Any] | None
+    ui_form: dict[str, Any] | None
+    due_at: datetime | None
+    overdue: bool
+    assignee: Person | None
+    waiting_on: list[Person]
+    can_act: bool
+    can_manage: bool
+    draft: dict[str, Any] | None
+    comments: list[CommentView] = field(default_factory=list)
+
+
+def _row(session: Session, task_id: str) -> TaskIndexRow:
+    row = session.scalar(select(TaskIndexRow).where(TaskIndexRow.task_id == task_id, TaskIndexRow.kind == "user"))
+    if row is None:
+        raise NotFoundError("Uppgiften finns inte, eller är redan klar.")
+    return row
+
+
+def task_detail(session: Session, actor: Actor, task_id: str) -> TaskDetail:
+    """The task page's content; PermissionDeniedError when the actor may not see the task."""
+    row = _row(session, task_id)
+    roles = case_roles(session, row.case_id, actor.user_id)
+    if not may_see(actor, roles, row.lane, row.unit_id, row.assignee_id):
+        raise PermissionDeniedError("Du har inte rollen som uppgiften kräver.")
+    case, pathway, region = session.execute(
+        select(Case, Pathway.name, Region.name)
+        .outerjoin(Pathway, Pathway.id == Case.pathway_id)
+        .outerjoin(Region, Region.id == Case.region_id)
+        .where(Case.id == row.case_id)
+    ).one()
+    version = load_version(session, case.model_version_id)
+    info = next(
+        (t for t in version.model.user_tasks.values() if t.bpmn_id == row.bpmn_id and t.process_id == row.process_id),
+        None,
+    )
+    unit = session.get(Unit, row.unit_id) if row.unit_id else None
+    role = session.get(Role, row.lane) if row.lane else None
+    assignee = session.get(User, row.assignee_id) if row.assignee_id else None
+    cp = CaseParticipant
+    holders = session.scalars(
+        select(User)
+        .join(cp, cp.user_id == User.id)
+        .where(
+            cp.case_id == row.case_id, cp.role_code == row.lane, or_(cp.unit_id.is_(None), cp.unit_id == row.unit_id)
+        )
+        .where(User.active.is_(True))
+        .distinct()
+        .order_by(User.display_name)
+    ).all()
+    waiting = (
+        [Person(assignee.id, assignee.display_name)] if assignee else [Person(u.id, u.display_name) for u in holders]
+    )
+    draft = session.scalar(
+        select(TaskDraft.data).where(TaskDraft.task_id == task_id, TaskDraft.user_id == actor.user_id)
+    )
+    comments = [
+        CommentView(c.at, name, c.text, c.task_id)
+        for c, name in session.execute(
+            select(Comment, User.display_name)
+            .outerjoin(User, User.id == Comment.user_id)
+            .where(Comment.task_id == task_id)
+            .order_by(Comment.at, Comment.id)
+        )
+    ]
+    now = utcnow()
+    return TaskDetail(
+        task_id=task_id,
+        name=row.name,
+        case_id=case.id,
+        case_title=case.title,
+        case_version=case.version,
+        pathway=pathway,
+        region=region,
+        unit=unit.name if unit else None,
+        role=role.name_sv if role else None,
+        instructions=info.instructions if info else "",
+        form=version.forms.get(info.form) if info and info.form else None,
+        ui_form=version.forms.get(info.ui_form) if info and info.ui_form else None,
+        due_at=row.due_at,
+        overdue=row.due_at is not None and row.due_at < now,
+        assignee=Person(assignee.id, assignee.display_name) if assignee else None,
+        waiting_on=waiting,
+        can_act=case.status == "running" and may_act(actor, roles, row.lane, row.unit_id, row.assignee_id),
+        can_manage=actor.is_admin or roles.is_coordinator,
+        draft=draft,
+        comments=comments,
+    )
+
+
+def save_draft(session: Session, actor: Actor, task_id: str, data: dict[str, Any]) -> None:
+    """Keep the actor's unfinished form for the task (replacing an earlier draft)."""
+    if actor.user_id is None:
+        raise PermissionDeniedError("Systemet sparar inga utkast.")
+    row = _row(session, task_id)
+    roles = case_roles(session, row.case_id, actor.user_id)
+    if not may_act(actor, roles, row.lane, row.unit_id, row.assignee_id):
+        raise PermissionDeniedError("Du har inte rollen som uppgiften kräver.")
+    existing = session.scalar(select(TaskDraft).where(TaskDraft.task_id == task_id, TaskDraft.user_id == actor.user_id))
+    if existing is None:
+        session.add(
+            TaskDraft(case_id=row.case_id, task_id=task_id, user_id=actor.user_id, data=data, saved_at=utcnow())
+        )
+    else:
+        existing.data, existing.saved_at = data, utcnow()
+    session.flush()
+
+
+def add_comment(session: Session, actor: Actor, case_id: int, text: str, task_id: str | None = None) -> CommentView:
+    """Comment on a case or one of its tasks (any participant)."""
+    text = text.strip()
+    if not text:
+        raise ValidationError("Skriv en kommentar.", {"text": ["Skriv en kommentar."]})
+    if len(text) > MAX_COMMENT:
+        raise ValidationError("Kommentaren är för lång.", {"text": [f"Högst {MAX_COMMENT} tecken."]})
+    if session.get(Case, case_id) is None:
+        raise NotFoundError("Ärendet finns inte.")
+    roles = case_roles(session, case_id, actor.user_id)
+    if not (actor.is_admin or roles.holdings):
+        raise PermissionDeniedError("Du deltar inte i ärendet.")
+    if (
+        task_id is not None
+        and session.scalar(select(TaskIndexRow.case_id).where(TaskIndexRow.task_id == task_id)) != case_id
+    ):
+        raise NotFoundError("Uppgiften finns inte i ärendet.")
+    comment = Comment(case_id=case_id, task_id=task_id, user_id=actor.user_id, text=text, at=utcnow())
+    session.add(comment)
+    write_audit(
+        session, [audit_row(actor, "comment_added", case_id=case_id, task_id=task_id, details={"text": text[:200]})]
+    )
+    session.flush()
+    return CommentView(comment.at, actor.display_name, text, task_id)
+
+
+__all__ = ["CommentView", "Person", "TaskDetail", "add_comment", "save_draft", "task_detail"]
