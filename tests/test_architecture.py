@@ -72,6 +72,7 @@ def test_web_reaches_the_engine_through_services_only() -> None:
         "engine.persistence.schema",
         "engine.catalogue",
         "engine.clock",
+        "engine.workdays",
         # the edges that run the scheduler (the ``infora`` command) configure and start it
         "engine.scheduler",
         "engine.notify",

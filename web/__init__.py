@@ -8,9 +8,14 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, session
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
 
 from engine.persistence.database import database_url_from_env, make_engine, make_session_factory
+
+LANGUAGES = ("sv", "en")
+csrf = CSRFProtect()
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -21,20 +26,39 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY=os.environ.get("INFORA_SECRET_KEY") or _instance_secret(Path(app.instance_path)),
         MODELS_DIR=os.environ.get("INFORA_MODELS_DIR", str(Path(__file__).resolve().parents[1] / "bpmn")),
         BASE_URL=os.environ.get("INFORA_BASE_URL", "http://127.0.0.1:5000"),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("INFORA_SECURE_COOKIES", "") == "1",
+        SESSION_COOKIE_NAME="infora_session",
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        BABEL_DEFAULT_LOCALE="sv",
+        BABEL_DEFAULT_TIMEZONE="Europe/Stockholm",
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).with_name("translations")),
+        WTF_CSRF_TIME_LIMIT=None,  # the session's own lifetime limits the token
     )
     if test_config:
         app.config.update(test_config)
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["infora.engine"] = engine
     app.extensions["infora.sessions"] = make_session_factory(engine)
+    csrf.init_app(app)
+    Babel(app, locale_selector=_locale)
 
-    from web import calendar, db, errors, home
+    from web import admin, auth, calendar, cases, db, errors, filters, home, notifications, portfolio, tasks
 
     db.init_app(app)
     errors.init_app(app)
-    app.register_blueprint(home.bp)
-    app.register_blueprint(calendar.bp)
+    filters.init_app(app)
+    auth.init_app(app)
+    for blueprint in (home.bp, auth.bp, tasks.bp, cases.bp, portfolio.bp, notifications.bp, admin.bp, calendar.bp):
+        app.register_blueprint(blueprint)
     return app
+
+
+def _locale() -> str:
+    """Swedish unless the person chose English with the language switch."""
+    chosen = session.get("lang")
+    return str(chosen) if chosen in LANGUAGES else "sv"
 
 
 def _instance_secret(instance: Path) -> str:

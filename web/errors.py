@@ -3,7 +3,11 @@ otherwise."""
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import (
@@ -12,13 +16,16 @@ from engine.errors import (
     InvalidModelError,
     NotFoundError,
     PermissionDeniedError,
+    TooManyAttemptsError,
     ValidationError,
 )
 
+log = logging.getLogger("infora.web")
 STATUS: list[tuple[type[InforaError], int]] = [
     (NotFoundError, 404),
     (PermissionDeniedError, 403),
     (ConflictError, 409),
+    (TooManyAttemptsError, 429),
     (ValidationError, 422),
     (InvalidModelError, 422),
     (InforaError, 400),
@@ -46,21 +53,29 @@ def _domain(err: InforaError) -> tuple[Response | str, int]:
 
 def _http(err: HTTPException) -> tuple[Response | str, int]:
     messages = {
-        404: "Sidan finns inte.",
-        403: "Du har inte behörighet till sidan.",
-        405: "Metoden är inte tillåten.",
-        400: "Felaktig begäran.",
+        404: _("Sidan finns inte."),
+        403: _("Du har inte behörighet till sidan."),
+        405: _("Metoden är inte tillåten."),
+        400: _("Felaktig begäran."),
     }
     status = err.code or 500
-    return _respond(status, "http_error", messages.get(status, err.description or "Fel."))
+    return _respond(status, "http_error", messages.get(status, err.description or _("Fel.")))
+
+
+def _csrf(err: CSRFError) -> tuple[Response | str, int]:
+    return _respond(
+        400, "csrf", _("Formuläret har gått ut eller kom från en annan sida. Ladda om sidan och försök igen.")
+    )
 
 
 def _crash(err: Exception) -> tuple[Response | str, int]:
-    return _respond(500, "internal_error", "Något gick fel hos oss. Ingenting sparades; försök igen.")
+    log.exception("unhandled error", exc_info=err)
+    return _respond(500, "internal_error", _("Något gick fel hos oss. Ingenting sparades; försök igen."))
 
 
 def init_app(app: Flask) -> None:
     """Register the error handlers."""
+    app.register_error_handler(CSRFError, _csrf)
     app.register_error_handler(InforaError, _domain)
     app.register_error_handler(HTTPException, _http)
     app.register_error_handler(Exception, _crash)

@@ -1,9 +1,8 @@
-"""The start page: an overview of introductions and the national pathway catalogue, and a health
-check. (The inbox, task pages and case pages come with the web issue.)"""
+"""The start page and the health check."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, g, jsonify, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
@@ -15,6 +14,8 @@ bp = Blueprint("home", __name__)
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
+    if g.get("actor") is not None:
+        return redirect(url_for("tasks.inbox"))
     return render_template("index.html", data=overview(get_session()))
 
 

@@ -56,6 +56,7 @@ class StepView:
     due_at: datetime | None
     overdue: bool
     assignee: str | None
+    event_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,10 @@ def case_detail(session: Session, actor: Actor, case_id: int) -> CaseDetail:
     assert version is not None
     now = utcnow()
     steps = [
-        StepView(r.task_id, r.bpmn_id, r.name, r.kind, r.unit_id, r.due_at, bool(r.due_at and r.due_at < now and r.kind == "user"),
-                 name)
+        StepView(
+            r.task_id, r.bpmn_id, r.name, r.kind, r.unit_id, r.due_at,
+            bool(r.due_at and r.due_at < now and r.kind == "user"), name, r.event_name,
+        )
         for r, name in session.execute(
             select(TaskIndexRow, User.display_name)
             .outerjoin(User, User.id == TaskIndexRow.assignee_id)

@@ -44,6 +44,7 @@ class Portfolio:
     page: int
     per_page: int
     matrix: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    pathways: list[str] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)
 
 
@@ -131,10 +132,12 @@ def portfolio(
         .group_by(Pathway.name, Region.name, Case.status, Case.phase)
     )
     regions: set[str] = set()
+    pathways: set[str] = set()
     for pathway, region, status, phase, count in counts:
         key = (pathway or "–", region or "–")
+        pathways.add(key[0])
         regions.add(key[1])
         cell = matrix.setdefault(key, {})
         label = phase if status == "running" and phase else status
         cell[label] = cell.get(label, 0) + count
-    return Portfolio(rows, total, page, per_page, dict(sorted(matrix.items())), sorted(regions))
+    return Portfolio(rows, total, page, per_page, matrix, sorted(pathways), sorted(regions))

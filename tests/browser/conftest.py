@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import ConsoleMessage, Error, Page
@@ -36,6 +37,14 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS}
 
 
+@pytest.fixture(scope="session")
+def base_url() -> None:
+    """No fixed base URL: tests use ``live_server``'s, a new one per test. (This also replaces
+    pytest-playwright 0.10.0's fallback ``base_url`` fixture, a session-scoped fixture defined as an
+    instance method, which pytest 9 deprecates with a PytestRemovedIn10Warning — an error here.)"""
+    return None
+
+
 @pytest.fixture()
 def live_server(db_engine: Engine, session_factory: sessionmaker[Session]) -> Iterator[str]:
     """The real application on 127.0.0.1 (a free port, threaded), on the test database (emptied
@@ -45,7 +54,8 @@ def live_server(db_engine: Engine, session_factory: sessionmaker[Session]) -> It
         {"DATABASE_URL": db_engine.url.render_as_string(hide_password=False), "SECRET_KEY": "browser-tests"}
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    # A short poll interval: shutdown() waits for the serving loop to notice (0.5 s by default).
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="live-server", daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
@@ -63,12 +73,15 @@ def browser_errors(page: Page) -> Iterator[list[str]]:
     errors: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            where = message.location
-            errors.append(f"console error: {message.text} ({where.get('url')}:{where.get('lineNumber')})")
+        where = message.location
+        if message.type != "error" or urlsplit(where.get("url", "")).path == "/favicon.ico":
+            # Chromium asks for /favicon.ico by itself when a page names no icon; the app has none
+            # (yet), and the 404 of that request is not an error of the page.
+            return
+        errors.append(f"console error: {message.text} ({where.get('url')}:{where.get('lineNumber')})")
 
     def on_page_error(error: Error) -> None:
-        errors.append(f"uncaught exception: {error.name}: {error.message}\n{error.stack or ''}")
+        errors.append(f"uncaught exception: {error.stack or f'{error.name}: {error.message}'}")
 
     page.on("console", on_console)
     page.on("pageerror", on_page_error)

@@ -4,24 +4,37 @@ are served and work, and the page can be used from the keyboard."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
 from tests.browser import snap
-from tests.conftest import MODELS_DIR
 
+MODELS_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 VENDOR = "/static/vendor"
+# The start page (signed out): a welcome with the overview of the introductions.
+START_HEADING = "Infora"
 JS_TYPES = {"text/javascript", "application/javascript"}
 
 
-def test_start_page_shows_the_overview_in_swedish(page: Page, live_server: str, published: Session) -> None:
+def test_start_page_is_swedish(page: Page, live_server: str, published: Session) -> None:
     response = page.goto(f"{live_server}/")
     assert response is not None and response.status == 200
     expect(page.locator("html")).to_have_attribute("lang", "sv")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Översikt")
-    expect(page.get_by_role("table")).to_contain_text("Diabetes med hög risk för fotsår")
+    expect(page.get_by_role("heading", level=1)).to_have_text(START_HEADING)
+    expect(page.get_by_role("heading", level=2, name="Pågående införanden")).to_be_visible()
     snap(page, "start")
+
+
+def test_pathway_catalogue_lists_the_national_pathways(page: Page, live_server: str, published: Session) -> None:
+    response = page.goto(f"{live_server}/vardforlopp")
+    assert response is not None and response.status == 200
+    expect(page.locator("html")).to_have_attribute("lang", "sv")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Nationella vårdförlopp")
+    row = page.get_by_role("row", name="Diabetes med hög risk för fotsår")
+    expect(row).to_contain_text("Planering pågår")
+    snap(page, "catalogue")
 
 
 def test_skip_link_is_the_first_tab_stop_and_shows_on_focus(page: Page, live_server: str, published: Session) -> None:

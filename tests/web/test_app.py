@@ -45,7 +45,8 @@ def client(app: Flask) -> FlaskClient:
 
 
 def test_start_page_is_swedish_and_lists_the_pathway_catalogue(client: FlaskClient) -> None:
-    page = client.get("/")
+    assert '<html lang="sv">' in client.get("/").get_data(as_text=True)
+    page = client.get("/vardforlopp")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert '<html lang="sv">' in html
