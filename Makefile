@@ -4,14 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test setup assets system-deps lint typecheck test-sqlite test-postgres bench clean
+.PHONY: run test setup assets translations system-deps lint typecheck test-sqlite test-postgres bench clean
 
 run: setup
 	$(BIN)/infora run --host 127.0.0.1 --port 5000
 
 test: setup system-deps lint typecheck test-sqlite test-postgres
 
-setup: $(STAMP) assets
+setup: $(STAMP) assets translations
+
+# The English catalogue is compiled from its .po file (the .mo is generated, not committed).
+translations: $(STAMP)
+	$(BIN)/pybabel compile -q -d web/translations
 
 assets:
 	bash scripts/build_assets.sh
@@ -41,6 +45,8 @@ test-postgres: setup system-deps
 
 bench: setup
 	$(BIN)/python bench/engine_bench.py
+	$(BIN)/python bench/scheduler_bench.py
+	$(BIN)/python bench/web_bench.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache node_modules web/static/vendor

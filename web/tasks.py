@@ -81,7 +81,7 @@ def submit(task_id: str) -> ResponseReturnValue:
     data = parse_form(schema, request.form)
     action = form_actions(request.form)
     if action is not None:  # "Lägg till rad" / "Ta bort rad" without JavaScript
-        return _render(task_id, apply_action(data, action))
+        return _render(task_id, apply_action(data, action, schema=schema))
     if request.form.get("action") == "draft":
         save_draft(db, g.actor, task_id, data)
         flash(_("Utkastet är sparat."), "success")

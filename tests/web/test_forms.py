@@ -361,7 +361,7 @@ def test_every_field_shows_its_error_beside_it(name: str) -> None:
     for path in one_per_kind.values():  # one field of each kind alone: only that field is marked
         _, root = html_of(schema, values, {path: ["Fel."]})
         invalid = {n.get("name") for n in walk(root) if n.get("aria-invalid") == "true"}
-        marked = {n.get("id") for n in walk(root) if "form-field--error" in n.classes()}
+        marked = [n for n in walk(root) if "form-field--error" in n.classes()]
         assert invalid <= {"f." + path.replace("/", ".")} and len(marked) == 1
 
 
@@ -741,16 +741,3 @@ def test_ids_never_clash() -> None:
     _, root = html_of(schema, {}, {"a-b": ["e"], "a/b": ["e"], "c": ["e"], "c--1": ["e"]})
     ids = [n.get("id") for n in walk(root) if "id" in n.attrs]
     assert len(ids) == len(set(ids))
-
-
-def test_the_stylesheet_template_loads() -> None:
-    from flask import Flask
-
-    from web.forms import bp
-
-    app = Flask(__name__)
-    app.register_blueprint(bp)
-    with app.app_context():
-        css = app.jinja_env.get_template("forms/styles.css.html").render()
-    for cls in ("visually-hidden", "form-field--error", "form-error", "form-help", "form-row", "form-error-summary"):
-        assert f".{cls}" in css

@@ -20,13 +20,10 @@ Pressing Enter in a field "clicks" the form's first submit button. So that this 
 a form with rows starts with a visually hidden, nameless submit button: Enter submits the form as a plain
 submit without a button name (put your own default button first in the form if you want another default).
 
-CSS: besides the ``form-*`` classes the markup uses ``visually-hidden`` (hidden on screen, read by screen
-readers); ``forms/styles.css.html`` has rules for all of them (register :data:`bp` to load it as a template).
+CSS: the ``form-*`` classes and ``visually-hidden`` are styled in ``web/static/css/infora.css``.
 """
 
 from __future__ import annotations
-
-from flask import Blueprint
 
 from web.forms.parse import action_field_name, apply_action, form_actions, parse_form
 from web.forms.render import error_summary, field_id, render_form
@@ -34,13 +31,9 @@ from web.forms.render import error_summary, field_id, render_form
 __all__ = [
     "action_field_name",
     "apply_action",
-    "bp",
     "error_summary",
     "field_id",
     "form_actions",
     "parse_form",
     "render_form",
 ]
-
-bp = Blueprint("forms", __name__, template_folder="templates")
-"""Carries the templates of this package (``forms/styles.css.html``); it has no routes."""

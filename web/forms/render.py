@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from flask_babel import gettext as _t
 from markupsafe import Markup, escape
 
 from web.forms.parse import (
@@ -43,8 +44,15 @@ RADIO_LIMIT: Final = 5
 TEXTAREA_FROM: Final = 200
 """Strings with a maxLength above this (or none) are ``<textarea>``s."""
 
-_REQUIRED = Markup(' <span class="form-required">(obligatoriskt)</span>')
-_FEL = Markup('<span class="visually-hidden">Fel:</span> ')
+
+def _required_marker() -> Markup:
+    return Markup(' <span class="form-required">({})</span>').format(_t("obligatoriskt"))
+
+
+def _error_prefix() -> Markup:
+    return Markup('<span class="visually-hidden">{}</span> ').format(_t("Fel:"))
+
+
 _FORMAT_INPUT: Final = {"date": "date", "uri": "url", "email": "email"}
 
 Path = tuple[str | int, ...]
@@ -171,7 +179,7 @@ class _Renderer:
     def error(f: _Field) -> Markup:
         if not f.messages:
             return Markup("")
-        body = Markup("<br>").join(_FEL + escape(m) for m in f.messages)
+        body = Markup("<br>").join(_error_prefix() + escape(m) for m in f.messages)
         return Markup('<p class="form-error" id="{}--error">{}</p>').format(f.id, body)
 
     @staticmethod
@@ -186,12 +194,12 @@ class _Renderer:
 
     @staticmethod
     def label(f: _Field) -> Markup:
-        marker = _REQUIRED if f.required and f.marker else Markup("")
+        marker = _required_marker() if f.required and f.marker else Markup("")
         return Markup('<label class="form-label" for="{}">{}{}</label>').format(f.id, f.label, marker)
 
     @staticmethod
     def legend(f: _Field) -> Markup:
-        marker = _REQUIRED if f.required and f.marker else Markup("")
+        marker = _required_marker() if f.required and f.marker else Markup("")
         return Markup('<legend class="form-legend">{}{}</legend>').format(f.label, marker)
 
     # -- dispatch ----------------------------------------------------------------------------------------------------
@@ -223,7 +231,7 @@ class _Renderer:
             if boolean_is_checkbox(required, ui):
                 return self.checkbox(f)
             current = "ja" if value is True else "nej" if value is False else None
-            return self.radios(f, [("ja", "Ja"), ("nej", "Nej")], current, allow_none=False)
+            return self.radios(f, [("ja", _t("Ja")), ("nej", _t("Nej"))], current, allow_none=False)
         if kind in ("integer", "number"):
             return self.number(f, kind == "integer")
         if kind == "string" and widget != "text":
@@ -312,7 +320,7 @@ class _Renderer:
             allow_none = not f.required
         if allow_none:
             # Without JavaScript a chosen radio button cannot be unchosen: offer "no choice" for optional ones.
-            options = [*options, ("", "Inget val")]
+            options = [*options, ("", _t("Inget val"))]
             current = current if current is not None else ""
         items = []
         for index, (encoded, text) in enumerate(options):
@@ -346,7 +354,9 @@ class _Renderer:
 
     def select(self, f: _Field, options: list[Choice]) -> Markup:
         current = encode_or_none(f.value, options)
-        rendered = [Markup('<option value=""{}>Välj…</option>').format(_attrs([("selected", current is None)]))]
+        rendered = [
+            Markup('<option value=""{}>{}</option>').format(_attrs([("selected", current is None)]), _t("Välj…"))
+        ]
         rendered += [
             Markup("<option{}>{}</option>").format(
                 _attrs([("value", o.encoded), ("selected", current == o.encoded)]), o.label
@@ -404,26 +414,28 @@ class _Renderer:
             if removable:
                 remove = Markup(
                     '<button type="submit" class="form-row-remove" name="{}" value="remove:{}" formnovalidate>'
-                    'Ta bort rad {}<span class="visually-hidden"> ({})</span></button>'
-                ).format(action, ".".join(map(str, row_path)), index + 1, f.label)
+                    '{}<span class="visually-hidden"> ({})</span></button>'
+                ).format(action, ".".join(map(str, row_path)), _t("Ta bort rad %(n)d", n=index + 1), f.label)
             if is_object(items):
-                row = self.field(row_path, items, item_ui, f"Rad {index + 1}", True, enforce, value)
+                row = self.field(row_path, items, item_ui, _t("Rad %(n)d", n=index + 1), True, enforce, value)
                 attrs: list[tuple[str, Any]] = [("class", self.wrapper_class(row, "form-row")), ("id", row.id)]
                 attrs.append(("aria-describedby", self.described(row)))
                 rows.append(
-                    Markup('<fieldset{}><legend class="form-legend">Rad {}</legend>{}{}{}</fieldset>').format(
-                        _attrs(attrs), index + 1, self.error(row), self.properties(row), remove
+                    Markup('<fieldset{}><legend class="form-legend">{}</legend>{}{}{}</fieldset>').format(
+                        _attrs(attrs), _t("Rad %(n)d", n=index + 1), self.error(row), self.properties(row), remove
                     )
                 )
             else:
-                control = self.render(row_path, items, item_ui, f"Rad {index + 1}", True, enforce, value, False)
+                control = self.render(
+                    row_path, items, item_ui, _t("Rad %(n)d", n=index + 1), True, enforce, value, False
+                )
                 rows.append(Markup('<div class="form-row">{}{}</div>').format(control, remove))
         add = Markup("")
         if not isinstance(max_items, int) or shown < max_items:
             add = Markup(
                 '<button type="submit" class="form-row-add" name="{}" value="add:{}" formnovalidate>'
-                'Lägg till rad<span class="visually-hidden"> ({})</span></button>'
-            ).format(action, ".".join(map(str, f.path)), f.label)
+                '{}<span class="visually-hidden"> ({})</span></button>'
+            ).format(action, ".".join(map(str, f.path)), _t("Lägg till rad"), f.label)
         group: list[tuple[str, Any]] = [("class", self.wrapper_class(f, "form-group form-array")), ("id", f.id)]
         group.append(("aria-describedby", self.described(f)))
         return Markup("<fieldset{}>{}{}{}{}{}</fieldset>").format(
@@ -480,7 +492,7 @@ def render_form(
     top = Markup("")
     if general:
         lines = [
-            _FEL + (Markup("{}: {}").format(_label_for(schema, key.split("/"))[0], m) if key else escape(m))
+            _error_prefix() + (Markup("{}: {}").format(_label_for(schema, key.split("/"))[0], m) if key else escape(m))
             for key, m in general
         ]
         top = Markup('<p class="form-error" id="{}--error">{}</p>').format(root.id, Markup("<br>").join(lines))
@@ -517,7 +529,7 @@ def _label_for(schema: Mapping[str, Any], parts: list[str]) -> tuple[str, bool, 
             known = False
             node = None
     if not names:
-        return "Formuläret", True, ()
+        return _t("Formuläret"), True, ()
     label = names[-1]
     if len(names) > 1:
         context = ", ".join(names[:-1])
@@ -552,6 +564,6 @@ def error_summary(errors: dict[str, list[str]], schema: dict[str, Any], *, prefi
     )
     return Markup(
         '<div class="form-error-summary" role="alert" tabindex="-1" aria-labelledby="{0}--summary-title">'
-        '<h2 class="form-error-summary__title" id="{0}--summary-title">Formuläret har fel</h2>'
+        '<h2 class="form-error-summary__title" id="{0}--summary-title">{2}</h2>'
         '<ul class="form-error-summary__list">{1}</ul></div>'
-    ).format(root_id, items)
+    ).format(root_id, items, _t("Formuläret har fel"))
