@@ -15,7 +15,7 @@ setup: $(STAMP) assets translations
 
 # The English catalogue is compiled from its .po file (the .mo is generated, not committed).
 translations: $(STAMP)
-	$(BIN)/pybabel compile -q -d web/translations
+	$(BIN)/pybabel compile -d web/translations
 
 assets:
 	bash scripts/build_assets.sh

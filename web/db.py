@@ -3,18 +3,23 @@ the transaction; services only flush)."""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.persistence.database import begin_write
 
 
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 def get_session(*, write: bool = False) -> Session:
-    """The request's session; ``write=True`` starts it as a write transaction."""
+    """The request's session. A request that may change data (a POST, or ``write=True``) starts
+    its transaction as a write transaction, before it reads anything: on SQLite writers then queue
+    at the start instead of failing on a stale read snapshot half-way."""
     if "db_session" not in g:
         factory: sessionmaker[Session] = current_app.extensions["infora.sessions"]
         g.db_session = factory()
-        if write:
+        if write or request.method in WRITE_METHODS:
             begin_write(g.db_session)
             g.db_wrote = True
     session: Session = g.db_session

@@ -5,13 +5,12 @@ JavaScript error or console error in the page."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Error, Page
+from playwright.sync_api import BrowserContext, ConsoleMessage, Error, Page
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
@@ -66,6 +65,14 @@ def live_server(db_engine: Engine, session_factory: sessionmaker[Session]) -> It
         app.extensions["infora.engine"].dispose()
 
 
+@pytest.fixture()
+def context(live_server: str, new_context: Callable[..., BrowserContext]) -> BrowserContext:
+    """pytest-playwright's browser context, with the live server as base URL (``page.goto("/")``).
+    The server starts before the context and stops after it is closed, so nothing the page still
+    loads at the end of a test (the favicon, say) meets a closed server."""
+    return new_context(base_url=live_server)
+
+
 @pytest.fixture(autouse=True)
 def browser_errors(page: Page) -> Iterator[list[str]]:
     """Records console errors and uncaught exceptions of the page; the test fails at teardown if
@@ -73,11 +80,9 @@ def browser_errors(page: Page) -> Iterator[list[str]]:
     errors: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
-        where = message.location
-        if message.type != "error" or urlsplit(where.get("url", "")).path == "/favicon.ico":
-            # Chromium asks for /favicon.ico by itself when a page names no icon; the app has none
-            # (yet), and the 404 of that request is not an error of the page.
+        if message.type != "error":
             return
+        where = message.location
         errors.append(f"console error: {message.text} ({where.get('url')}:{where.get('lineNumber')})")
 
     def on_page_error(error: Error) -> None:

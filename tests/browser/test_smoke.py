@@ -18,8 +18,8 @@ START_HEADING = "Infora"
 JS_TYPES = {"text/javascript", "application/javascript"}
 
 
-def test_start_page_is_swedish(page: Page, live_server: str, published: Session) -> None:
-    response = page.goto(f"{live_server}/")
+def test_start_page_is_swedish(page: Page, published: Session) -> None:
+    response = page.goto("/")
     assert response is not None and response.status == 200
     expect(page.locator("html")).to_have_attribute("lang", "sv")
     expect(page.get_by_role("heading", level=1)).to_have_text(START_HEADING)
@@ -27,8 +27,8 @@ def test_start_page_is_swedish(page: Page, live_server: str, published: Session)
     snap(page, "start")
 
 
-def test_pathway_catalogue_lists_the_national_pathways(page: Page, live_server: str, published: Session) -> None:
-    response = page.goto(f"{live_server}/vardforlopp")
+def test_pathway_catalogue_lists_the_national_pathways(page: Page, published: Session) -> None:
+    response = page.goto("/vardforlopp")
     assert response is not None and response.status == 200
     expect(page.locator("html")).to_have_attribute("lang", "sv")
     expect(page.get_by_role("heading", level=1)).to_have_text("Nationella vårdförlopp")
@@ -37,8 +37,8 @@ def test_pathway_catalogue_lists_the_national_pathways(page: Page, live_server: 
     snap(page, "catalogue")
 
 
-def test_skip_link_is_the_first_tab_stop_and_shows_on_focus(page: Page, live_server: str, published: Session) -> None:
-    page.goto(f"{live_server}/")
+def test_skip_link_is_the_first_tab_stop_and_shows_on_focus(page: Page, published: Session) -> None:
+    page.goto("/")
     skip = page.get_by_role("link", name="Hoppa till innehållet")
     expect(skip).not_to_be_in_viewport()
     page.keyboard.press("Tab")
@@ -49,7 +49,7 @@ def test_skip_link_is_the_first_tab_stop_and_shows_on_focus(page: Page, live_ser
     expect(page).to_have_url(re.compile(r"#main$"))
 
 
-def test_vendored_libraries_are_served(page: Page, live_server: str) -> None:
+def test_vendored_libraries_are_served(page: Page) -> None:
     for path, types in [
         ("bpmn-js/bpmn-viewer.production.min.js", JS_TYPES),
         ("bpmn-js/bpmn-modeler.production.min.js", JS_TYPES),
@@ -58,13 +58,13 @@ def test_vendored_libraries_are_served(page: Page, live_server: str) -> None:
         ("chart.js/chart.umd.min.js", JS_TYPES),
         ("chartjs-plugin-annotation/chartjs-plugin-annotation.min.js", JS_TYPES),
     ]:
-        response = page.request.get(f"{live_server}{VENDOR}/{path}")
+        response = page.request.get(f"{VENDOR}/{path}")
         assert response.status == 200, path
         assert response.headers["content-type"].split(";")[0] in types, (path, response.headers["content-type"])
 
 
-def test_bpmn_viewer_renders_a_shipped_model(page: Page, live_server: str) -> None:
-    page.goto(f"{live_server}/")
+def test_bpmn_viewer_renders_a_shipped_model(page: Page) -> None:
+    page.goto("/")
     for css in ("diagram-js.css", "bpmn-js.css", "bpmn-font/css/bpmn.css"):
         page.add_style_tag(url=f"{VENDOR}/bpmn-js/assets/{css}")
     page.add_script_tag(url=f"{VENDOR}/bpmn-js/bpmn-viewer.production.min.js")
@@ -85,8 +85,8 @@ def test_bpmn_viewer_renders_a_shipped_model(page: Page, live_server: str) -> No
     snap(page, "vendor-bpmn-viewer")
 
 
-def test_chart_js_with_the_annotation_plugin(page: Page, live_server: str) -> None:
-    page.goto(f"{live_server}/")
+def test_chart_js_with_the_annotation_plugin(page: Page) -> None:
+    page.goto("/")
     page.add_script_tag(url=f"{VENDOR}/chart.js/chart.umd.min.js")
     page.add_script_tag(url=f"{VENDOR}/chartjs-plugin-annotation/chartjs-plugin-annotation.min.js")
     drawn = page.evaluate(

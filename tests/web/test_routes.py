@@ -1,0 +1,233 @@
+"""Every page through the Flask test client: who may open what (403 for another team's task, 404 for
+unknown ids), CSRF, forms that keep their input on error and change nothing, the task flow, the
+language switch."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from engine.persistence import Case, FormSubmission, TaskIndexRow
+from tests.factories import Team, do, make_actor, start_vgr, task_row, walk_vgr_to_units
+from tests.web.pages import csrf, form_fields, sign_in
+from web import create_app
+
+
+@pytest.fixture()
+def app(published: Session, db_engine: Engine) -> Iterator[Flask]:
+    app = create_app({"TESTING": True, "DATABASE_URL": db_engine.url.render_as_string(hide_password=False),
+                      "SECRET_KEY": "test"})  # fmt: skip
+    yield app
+    app.extensions["infora.engine"].dispose()
+
+
+@pytest.fixture()
+def vgr(published: Session) -> tuple[int, Team, list[int]]:
+    case_id, team, units = start_vgr(published, units=2)
+    published.commit()
+    walk_vgr_to_units(published, team, case_id)
+    return case_id, team, units
+
+
+def client_for(app: Flask, session: Session, username: str) -> FlaskClient:
+    client = app.test_client()
+    sign_in(client, session, username)
+    return client
+
+
+def test_pages_need_a_signed_in_person(app: Flask) -> None:
+    client = app.test_client()
+    for path in ("/uppgifter", "/oversikt", "/aviseringar", "/arenden/1", "/planerat", "/admin/anvandare"):
+        response = client.get(path)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/logga-in?next=")
+    assert client.get("/vardforlopp").status_code == 200  # the national catalogue is public
+    assert client.get("/health").get_json() == {"status": "ok"}
+
+
+def test_members_see_their_own_tasks_only(app: Flask, published: Session, vgr: tuple[int, Team, list[int]]) -> None:
+    case_id, team, (a, _b) = vgr
+    row_a = task_row(published, case_id, "step_06_local_anchoring", unit=a)
+    inforande = client_for(app, published, team.by_role["inforandeansvarig"].username)
+    inbox = inforande.get("/uppgifter").get_data(as_text=True)
+    assert (
+        len(set(re.findall(r'href="/uppgifter/([0-9a-f-]{36})"', inbox))) == 2
+        and f"/uppgifter/{row_a.task_id}" in inbox
+    )
+    assert inforande.get(f"/uppgifter/{row_a.task_id}").status_code == 200
+    outsider = client_for(app, published, team.outsider.username)  # type: ignore[union-attr]
+    assert "Inga uppgifter väntar på dig" in outsider.get("/uppgifter").get_data(as_text=True)
+    assert outsider.get(f"/uppgifter/{row_a.task_id}").status_code == 403
+    assert outsider.get(f"/arenden/{case_id}").status_code == 403
+    assert outsider.get("/uppgifter/00000000-0000-4000-8000-000000000000").status_code == 404
+    assert outsider.get("/arenden/999999").status_code == 404
+    json_error = outsider.get(f"/uppgifter/{row_a.task_id}", headers={"Accept": "application/json"})
+    assert json_error.status_code == 403 and json_error.get_json()["code"] == "permission_denied"
+    staff_a = client_for(app, published, team.by_unit[a].username)
+    assert staff_a.get(f"/uppgifter/{row_a.task_id}").status_code == 403  # another role's task
+    for path in ("/arenden/nytt", "/planerat", "/admin/anvandare"):
+        assert staff_a.get(path).status_code == 403
+    coordinator = client_for(app, published, team.coordinator.username)
+    assert coordinator.get("/admin/anvandare").status_code == 403
+    assert coordinator.get(f"/arenden/{case_id}").status_code == 200
+    diagram = coordinator.get(f"/arenden/{case_id}/diagram").get_json()
+    assert "per_unit" in diagram["current"] and "step_05_decision" in diagram["completed"]
+    assert diagram["xml"].lstrip().startswith("<?xml")
+
+
+def _snapshot(session: Session, case_id: int) -> tuple[Any, ...]:
+    session.rollback()
+    return (
+        session.scalar(select(Case.version).where(Case.id == case_id)),
+        session.scalar(select(func.count()).select_from(FormSubmission)),
+        tuple(
+            session.scalars(
+                select(TaskIndexRow.task_id).where(TaskIndexRow.case_id == case_id).order_by(TaskIndexRow.id)
+            )
+        ),
+    )
+
+
+def test_posting_without_csrf_token_is_refused(
+    app: Flask, published: Session, vgr: tuple[int, Team, list[int]]
+) -> None:
+    case_id, team, (a, _b) = vgr
+    row = task_row(published, case_id, "step_06_local_anchoring", unit=a)
+    client = client_for(app, published, team.by_role["inforandeansvarig"].username)
+    fields = form_fields(client.get(f"/uppgifter/{row.task_id}").get_data(as_text=True), f"/uppgifter/{row.task_id}")
+    before = _snapshot(published, case_id)
+    del fields["csrf_token"]
+    response = client.post(f"/uppgifter/{row.task_id}", data={**fields, "action": "complete"})
+    assert response.status_code == 400 and "Ladda om sidan" in response.get_data(as_text=True)
+    assert client.post("/logga-ut").status_code == 400
+    assert _snapshot(published, case_id) == before
+
+
+def test_a_form_with_errors_keeps_the_input_and_changes_nothing_then_completes(
+    app: Flask, published: Session, vgr: tuple[int, Team, list[int]]
+) -> None:
+    case_id, team, (a, _b) = vgr
+    published.commit()
+    do(published, team, case_id, "step_06_local_anchoring", unit=a)
+    task_id = task_row(published, case_id, "step_07_implementation_plan", unit=a).task_id
+    staff = client_for(app, published, team.by_unit[a].username)
+    page = staff.get(f"/uppgifter/{task_id}").get_data(as_text=True)
+    fields = form_fields(page, f"/uppgifter/{task_id}")
+    before = _snapshot(published, case_id)
+    # Nothing chosen for "already works per the pathway?" (required), a text typed in elsewhere.
+    fields["f.rpt_contact"] = "Vi börjar med teamträffar på måndagar"
+    fields.pop("f.already_compliant", None)
+    response = staff.post(f"/uppgifter/{task_id}", data={**fields, "action": "complete"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Formuläret har fel" in html and "Fältet är obligatoriskt." in html
+    assert "Vi börjar med teamträffar på måndagar" in html
+    assert 'aria-invalid="true"' in html
+    assert _snapshot(published, case_id) == before
+    # Save as draft, come back: the values are still there.
+    assert staff.post(f"/uppgifter/{task_id}", data={**fields, "action": "draft"}).status_code == 302
+    again = staff.get(f"/uppgifter/{task_id}").get_data(as_text=True)
+    assert "Vi börjar med teamträffar på måndagar" in again and "Utkastet är sparat." in again
+    # Complete it properly: the next step appears for the right role.
+    fields["f.already_compliant"] = "ja"
+    done = staff.post(f"/uppgifter/{task_id}", data={**fields, "action": "complete"})
+    assert done.status_code == 302 and done.headers["Location"] == "/uppgifter"
+    published.rollback()
+    assert task_row(published, case_id, "step_09_follow_up", unit=a).lane == "lokal_verksamhet"
+    assert staff.get(f"/uppgifter/{task_id}").status_code == 404
+
+
+def test_claim_unclaim_and_reassign(app: Flask, published: Session, vgr: tuple[int, Team, list[int]]) -> None:
+    case_id, team, (a, _b) = vgr
+    row = task_row(published, case_id, "step_06_local_anchoring", unit=a)
+    person = client_for(app, published, team.by_role["inforandeansvarig"].username)
+    token = csrf(person, "/uppgifter")
+    assert person.post(f"/uppgifter/{row.task_id}/ta", data={"csrf_token": token}).status_code == 302
+    assert "Lämna tillbaka uppgiften" in person.get(f"/uppgifter/{row.task_id}").get_data(as_text=True)
+    assert (
+        person.post(f"/uppgifter/{row.task_id}/ta", data={"csrf_token": token, "next": "https://evil.example/"})
+        .headers["Location"]
+        .startswith("/")
+    )
+    assert person.post(f"/uppgifter/{row.task_id}/lamna", data={"csrf_token": token}).status_code == 302
+    coordinator = client_for(app, published, team.coordinator.username)
+    token = csrf(coordinator, f"/uppgifter/{row.task_id}")
+    other = make_actor(published, "annan.person")
+    published.commit()
+    response = coordinator.post(
+        f"/uppgifter/{row.task_id}/tilldela", data={"csrf_token": token, "user_id": str(other.user_id)}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert "Uppgiften är tilldelad." in coordinator.get(response.headers["Location"]).get_data(as_text=True)
+    published.expire_all()  # the app changed the row; this session's objects do not expire on commit
+    assert task_row(published, case_id, "step_06_local_anchoring", unit=a).assignee_id == other.user_id
+    bad = coordinator.post(f"/uppgifter/{row.task_id}/tilldela", data={"csrf_token": token, "user_id": "x"})
+    assert bad.status_code == 422
+
+
+def test_language_switch_and_login_rate_limit(app: Flask, published: Session) -> None:
+    client = app.test_client()
+    page = client.get("/logga-in").get_data(as_text=True)
+    assert '<html lang="sv">' in page and "Användarnamn" in page
+    token = form_fields(page)["csrf_token"]
+    client.post("/sprak", data={"csrf_token": token, "lang": "en", "next": "/logga-in"})
+    english = client.get("/logga-in").get_data(as_text=True)
+    assert '<html lang="en">' in english and "Username" in english and "Svenska" in english
+    make_actor(published, "eva")
+    published.commit()
+    statuses = [
+        client.post("/logga-in", data={"csrf_token": token, "username": "eva", "password": f"fel-{i}"}).status_code
+        for i in range(6)
+    ]
+    assert statuses == [401] * 5 + [429]
+
+
+def test_coordinator_starts_an_introduction_and_errors_keep_input(app: Flask, published: Session) -> None:
+    coordinator = make_actor(published, "koordinatorn", "coordinator")
+    published.commit()
+    client = client_for(app, published, coordinator.username)
+    page = client.get("/arenden/nytt").get_data(as_text=True)
+    fields = form_fields(page, "/arenden/nytt")
+    fields.update({"title": "Depression – VGR", "process_id": "vgr_introduction"})
+    bad = client.post("/arenden/nytt", data=fields)
+    assert bad.status_code == 422, bad.get_data(as_text=True)[-1500:]
+    html = bad.get_data(as_text=True)
+    assert "Välj minst en enhet" in html and 'value="Depression – VGR"' in html
+    unit = next(
+        v
+        for k, v in form_fields(page.replace('name="unit_ids"', 'name="unit_ids" checked', 1), "/arenden/nytt").items()
+        if k == "unit_ids"
+    )
+    good = client.post("/arenden/nytt", data={**fields, "unit_ids": unit})
+    assert good.status_code == 302 and good.headers["Location"].startswith("/arenden/")
+    case_page = client.get(good.headers["Location"].split("#")[0]).get_data(as_text=True)
+    assert "Depression – VGR" in case_page and "Öppen remissrunda" in case_page
+
+
+def test_overview_catalogue_notifications_and_admin(
+    app: Flask, published: Session, vgr: tuple[int, Team, list[int]]
+) -> None:
+    admin = make_actor(published, "adm", "admin")
+    published.commit()
+    client = client_for(app, published, admin.username)
+    overview = client.get("/oversikt").get_data(as_text=True)
+    assert "Hjärtsvikt – VGR" in overview and "Vårdförlopp och regioner" in overview
+    assert client.get("/vardforlopp").status_code == 200
+    assert client.get("/aviseringar").status_code == 200
+    assert client.get("/planerat").status_code == 200
+    users = client.get("/admin/anvandare")
+    token = form_fields(users.get_data(as_text=True))["csrf_token"]
+    bad = client.post(
+        "/admin/anvandare", data={"csrf_token": token, "action": "create", "username": "X Y", "display_name": ""}
+    )
+    assert bad.status_code == 422 and 'value="X Y"' in bad.get_data(as_text=True)
+    good = client.post("/admin/anvandare", data={"csrf_token": token, "action": "create", "username": "ny.person",
+                                                 "display_name": "Ny Person", "system_role": "member"})  # fmt: skip
+    assert good.status_code == 302
+    assert "ny.person" in client.get("/admin/anvandare").get_data(as_text=True)
