@@ -8,7 +8,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.persistence.database import begin_write
 
-
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
