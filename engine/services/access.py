@@ -8,14 +8,16 @@ the case, for the whole case or for the task's unit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVarTuple
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, Subquery, and_, bindparam, or_, select, union
+from sqlalchemy.orm import Session, aliased
 
 from engine.persistence import CaseParticipant, TaskIndexRow
 from engine.services.actors import Actor
 
 COORDINATOR_ROLE = "koordinator"
+_Ts = TypeVarTuple("_Ts")
 
 
 @dataclass(frozen=True)
@@ -63,28 +65,37 @@ def may_see(actor: Actor, roles: CaseRoles, lane: str | None, unit_id: int | Non
     return may_act(actor, roles, lane, unit_id, assignee_id) or roles.holds(lane, unit_id)
 
 
-def actionable_tasks_clause(actor: Actor) -> ColumnElement[bool]:
-    """A WHERE clause on TaskIndexRow: the tasks the actor may act on (admins: all). Tasks assigned
-    to the actor, or of the cases they take part in with a role that covers the task (a
-    coordinator's cases: all tasks); driven from the actor's (few) participations."""
+def actionable_task_ids(actor: Actor) -> Subquery | None:
+    """The ids of the tasks the actor may act on (None for admins: every task) — those assigned to
+    them, and those of the cases they take part in with a role that covers the task (a
+    coordinator's cases: all tasks). Two index-driven queries (by assignee; by the actor's few
+    participations, then by case), so no query scans the whole task index."""
     if actor.is_admin:
-        return TaskIndexRow.id.is_not(None)
+        return None
     cp = CaseParticipant
-    covers = (
-        select(cp.id)
+    task = aliased(TaskIndexRow)
+    assigned = select(task.id.label("id")).where(task.assignee_id == actor.user_id)
+    covered = (
+        select(task.id.label("id"))
+        .join(cp, and_(cp.case_id == task.case_id, cp.user_id == actor.user_id))
         .where(
-            cp.case_id == TaskIndexRow.case_id,
-            cp.user_id == actor.user_id,
             or_(
                 cp.role_code == COORDINATOR_ROLE,
                 and_(
-                    cp.role_code == TaskIndexRow.lane,
-                    or_(cp.unit_id.is_(None), cp.unit_id == TaskIndexRow.unit_id),
-                    or_(TaskIndexRow.assignee_id.is_(None), TaskIndexRow.assignee_id == actor.user_id),
+                    cp.role_code == task.lane,
+                    or_(cp.unit_id.is_(None), cp.unit_id == task.unit_id),
+                    or_(task.assignee_id.is_(None), task.assignee_id == actor.user_id),
                 ),
-            ),
+            )
         )
-        .exists()
     )
-    my_cases = select(cp.case_id).where(cp.user_id == actor.user_id)
-    return or_(TaskIndexRow.assignee_id == actor.user_id, and_(TaskIndexRow.case_id.in_(my_cases), covers))
+    return union(assigned, covered).subquery("actionable")
+
+
+def from_actionable_tasks(query: Select[*_Ts], actor: Actor) -> Select[*_Ts]:
+    """``query`` reading TaskIndexRow restricted to the actor's actionable tasks, the (small) set of
+    ids first so the database starts from it."""
+    ids = actionable_task_ids(actor)
+    if ids is None:
+        return query.select_from(TaskIndexRow)
+    return query.select_from(ids).join(TaskIndexRow, TaskIndexRow.id == ids.c.id)

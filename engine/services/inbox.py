@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, aliased
 
 from engine.clock import utcnow
 from engine.persistence import Case, Pathway, Region, Role, TaskIndexRow, Unit, User
-from engine.services.access import actionable_tasks_clause
+from engine.services.access import from_actionable_tasks
 from engine.services.actors import Actor
 
 DUE_FILTERS = ("all", "overdue", "week", "none")
@@ -52,7 +52,10 @@ def inbox(session: Session, actor: Actor, filters: InboxFilters | None = None, l
     now = utcnow()
     assignee = aliased(User)
     query = (
-        select(TaskIndexRow, Case.title, Pathway.name, Region.name, Unit.name, Role.name_sv, assignee.display_name)
+        from_actionable_tasks(
+            select(TaskIndexRow, Case.title, Pathway.name, Region.name, Unit.name, Role.name_sv, assignee.display_name),
+            actor,
+        )
         .join(Case, Case.id == TaskIndexRow.case_id)
         .outerjoin(Pathway, Pathway.id == Case.pathway_id)
         .outerjoin(Region, Region.id == Case.region_id)
@@ -63,7 +66,6 @@ def inbox(session: Session, actor: Actor, filters: InboxFilters | None = None, l
             TaskIndexRow.state == "ready",
             TaskIndexRow.kind == "user",
             Case.status == "running",
-            actionable_tasks_clause(actor),
         )
     )
     if filters.mine_only:
@@ -103,15 +105,9 @@ def inbox(session: Session, actor: Actor, filters: InboxFilters | None = None, l
 def inbox_count(session: Session, actor: Actor) -> int:
     """How many ready tasks the actor may act on (the header badge)."""
     query = (
-        select(func.count())
-        .select_from(TaskIndexRow)
+        from_actionable_tasks(select(func.count()), actor)
         .join(Case, Case.id == TaskIndexRow.case_id)
-        .where(
-            TaskIndexRow.state == "ready",
-            TaskIndexRow.kind == "user",
-            Case.status == "running",
-            actionable_tasks_clause(actor),
-        )
+        .where(TaskIndexRow.state == "ready", TaskIndexRow.kind == "user", Case.status == "running")
     )
     return session.scalar(query) or 0
 
@@ -119,14 +115,9 @@ def inbox_count(session: Session, actor: Actor) -> int:
 def inbox_steps(session: Session, actor: Actor) -> list[str]:
     """The step names among the actor's tasks (for the step filter)."""
     query = (
-        select(TaskIndexRow.name)
+        from_actionable_tasks(select(TaskIndexRow.name), actor)
         .join(Case, Case.id == TaskIndexRow.case_id)
-        .where(
-            TaskIndexRow.state == "ready",
-            TaskIndexRow.kind == "user",
-            Case.status == "running",
-            actionable_tasks_clause(actor),
-        )
+        .where(TaskIndexRow.state == "ready", TaskIndexRow.kind == "user", Case.status == "running")
         .distinct()
         .order_by(TaskIndexRow.name)
     )

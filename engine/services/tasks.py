@@ -13,7 +13,7 @@ from engine.clock import utcnow
 from engine.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from engine.persistence import Case, FormSubmission, TaskDraft, TaskIndexRow, User
 from engine.persistence.cases import FORM_SUBMISSIONS
-from engine.services.access import actionable_tasks_clause, case_roles, may_act, may_see
+from engine.services.access import case_roles, from_actionable_tasks, may_act, may_see
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
 from engine.services.case_store import lock_case_of_task, require_running, save_case
@@ -57,10 +57,9 @@ def list_tasks(session: Session, actor: Actor, *, case_id: int | None = None, li
     """The ready human tasks the actor may see (their own, their roles', their coordinated cases'),
     soonest due first. Reads the task index only."""
     query = (
-        select(TaskIndexRow, Case.title)
+        from_actionable_tasks(select(TaskIndexRow, Case.title), actor)
         .join(Case, Case.id == TaskIndexRow.case_id)
         .where(TaskIndexRow.state == "ready", TaskIndexRow.kind == "user", Case.status == "running")
-        .where(actionable_tasks_clause(actor))
         .order_by(TaskIndexRow.due_at.is_(None), TaskIndexRow.due_at, TaskIndexRow.ready_at, TaskIndexRow.id)
         .limit(limit)
     )

@@ -38,7 +38,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 @pytest.fixture(scope="session")
 def base_url() -> None:
-    """No fixed base URL: tests use ``live_server``'s, a new one per test. (This also replaces
+    """No fixed base URL: ``context`` takes the live server's, a new one per test. (This also replaces
     pytest-playwright 0.10.0's fallback ``base_url`` fixture, a session-scoped fixture defined as an
     instance method, which pytest 9 deprecates with a PytestRemovedIn10Warning — an error here.)"""
     return None
