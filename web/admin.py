@@ -48,8 +48,8 @@ def users() -> ResponseReturnValue:
         except ValidationError as err:
             db.rollback()
             errors = err.field_errors
-    status = 422 if errors else 200
-    return render_template("admin/users.html", users=list_users(get_session()), errors=errors, values=values), status
+    # A form shown again with its errors is a normal page (200): browsers log 4xx documents as errors.
+    return render_template("admin/users.html", users=list_users(get_session()), errors=errors, values=values)
 
 
 @bp.get("/planerat")

@@ -130,7 +130,7 @@ def new_case() -> ResponseReturnValue:
             )
         except ValidationError as err:
             db.rollback()
-            return render_template("cases/new.html", errors=err.field_errors, values=values, **_start_options()), 422
+            return render_template("cases/new.html", errors=err.field_errors, values=values, **_start_options())
         flash(_("Införandet är startat. Lägg till deltagarna i deras roller."), "success")
         return redirect(url_for("cases.case_page", case_id=info.id) + "#deltagare")
     return render_template("cases/new.html", errors={}, values=values, **_start_options())

@@ -90,7 +90,8 @@ def submit(task_id: str) -> ResponseReturnValue:
         complete_task(db, g.actor, task_id, data, expected_version=None)
     except ValidationError as err:
         db.rollback()
-        return _render(task_id, data, err.field_errors or {"": [err.message]}, status=422)
+        # Shown again with its errors as a normal page: browsers log a 4xx document as an error.
+        return _render(task_id, data, err.field_errors or {"": [err.message]})
     flash(_("Uppgiften är klar: %(name)s.", name=detail.name), "success")
     return redirect(url_for("tasks.inbox"))
 

@@ -125,7 +125,7 @@ def test_a_form_with_errors_keeps_the_input_and_changes_nothing_then_completes(
     fields.pop("f.already_compliant", None)
     response = staff.post(f"/uppgifter/{task_id}", data={**fields, "action": "complete"})
     html = response.get_data(as_text=True)
-    assert response.status_code == 422
+    assert response.status_code == 200
     assert "Formuläret har fel" in html and "Fältet är obligatoriskt." in html
     assert "Vi börjar med teamträffar på måndagar" in html
     assert 'aria-invalid="true"' in html
@@ -196,7 +196,7 @@ def test_coordinator_starts_an_introduction_and_errors_keep_input(app: Flask, pu
     fields = form_fields(page, "/arenden/nytt")
     fields.update({"title": "Depression – VGR", "process_id": "vgr_introduction"})
     bad = client.post("/arenden/nytt", data=fields)
-    assert bad.status_code == 422, bad.get_data(as_text=True)[-1500:]
+    assert bad.status_code == 200 and "Formuläret har fel" in bad.get_data(as_text=True)
     html = bad.get_data(as_text=True)
     assert "Välj minst en enhet" in html and 'value="Depression – VGR"' in html
     unit = next(
@@ -226,7 +226,8 @@ def test_overview_catalogue_notifications_and_admin(
     bad = client.post(
         "/admin/anvandare", data={"csrf_token": token, "action": "create", "username": "X Y", "display_name": ""}
     )
-    assert bad.status_code == 422 and 'value="X Y"' in bad.get_data(as_text=True)
+    assert bad.status_code == 200 and 'value="X Y"' in bad.get_data(as_text=True)
+    assert "Formuläret har fel" in bad.get_data(as_text=True)
     good = client.post("/admin/anvandare", data={"csrf_token": token, "action": "create", "username": "ny.person",
                                                  "display_name": "Ny Person", "system_role": "member"})  # fmt: skip
     assert good.status_code == 302
