@@ -42,7 +42,7 @@ def _case_at_implementation_plan(session: Session) -> tuple[int, Team, int]:
 
 
 def test_a_member_completes_a_task_after_correcting_an_error(page: Page, published: Session) -> None:
-    case_id, team, unit = _case_at_implementation_plan(published)
+    _case_id, team, unit = _case_at_implementation_plan(published)
     staff = team.by_unit[unit]
     sign_in(page, published, staff.username)
     snap(page, "inbox")
@@ -85,7 +85,7 @@ def test_a_coordinator_sees_the_current_task_highlighted_in_the_diagram(page: Pa
 
 
 def test_the_language_switch_changes_the_page_to_english(page: Page, published: Session) -> None:
-    case_id, team, unit = _case_at_implementation_plan(published)
+    _case_id, team, unit = _case_at_implementation_plan(published)
     sign_in(page, published, team.by_unit[unit].username)
     page.get_by_role("button", name="English").click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
