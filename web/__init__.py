@@ -44,13 +44,23 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     Babel(app, locale_selector=_locale)
 
-    from web import admin, auth, calendar, cases, db, errors, filters, home, notifications, portfolio, tasks
+    from web import account, admin, auth, calendar, cases, db, errors, filters, home, notifications, portfolio, tasks
 
     db.init_app(app)
     errors.init_app(app)
     filters.init_app(app)
     auth.init_app(app)
-    for blueprint in (home.bp, auth.bp, tasks.bp, cases.bp, portfolio.bp, notifications.bp, admin.bp, calendar.bp):
+    for blueprint in (
+        home.bp,
+        auth.bp,
+        tasks.bp,
+        cases.bp,
+        portfolio.bp,
+        notifications.bp,
+        admin.bp,
+        calendar.bp,
+        account.bp,
+    ):
         app.register_blueprint(blueprint)
     return app
 

@@ -232,3 +232,35 @@ def test_overview_catalogue_notifications_and_admin(
                                                  "display_name": "Ny Person", "system_role": "member"})  # fmt: skip
     assert good.status_code == 302
     assert "ny.person" in client.get("/admin/anvandare").get_data(as_text=True)
+
+
+def test_my_account_calendar_link_and_password(app: Flask, published: Session) -> None:
+    member = make_actor(published, "kalle")
+    published.commit()
+    client = client_for(app, published, member.username)
+    token = csrf(client, "/konto")
+    page = client.post("/konto/kalender", data={"csrf_token": token, "action": "create"}).get_data(as_text=True)
+    url = re.search(r'value="(http[^"]+/kalender/[^"]+\.ics)"', page)
+    assert url is not None
+    path = url.group(1).split("127.0.0.1:5000")[-1]
+    assert client.get(path).status_code == 200
+    client.post("/konto/kalender", data={"csrf_token": token, "action": "revoke"})
+    assert client.get(path).status_code == 404
+    short = client.post("/konto/losenord", data={"csrf_token": token, "password": "kort", "password_again": "kort"})
+    assert "Minst 10 tecken" in short.get_data(as_text=True)
+    ok = client.post(
+        "/konto/losenord",
+        data={"csrf_token": token, "password": "ett-nytt-losenord", "password_again": "ett-nytt-losenord"},
+    )
+    assert ok.status_code == 302
+
+
+def test_the_english_catalogue_is_complete() -> None:
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    catalogue = Path(__file__).resolve().parents[2] / "web" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
+    with catalogue.open("rb") as handle:
+        messages = [m for m in read_po(handle) if m.id]
+    assert messages and [m.id for m in messages if not m.string or m.fuzzy] == []
