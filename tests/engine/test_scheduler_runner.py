@@ -66,3 +66,34 @@ def test_scheduler_once_from_the_command_line(published: Session, db_engine: Eng
         env={"INFORA_SMTP_HOST": "smtp.example.se", "INFORA_SMTP_PORT": "x"},
     )
     assert bad.exit_code == 2 and "INFORA_SMTP_PORT" in bad.output
+
+
+def test_a_due_time_written_by_another_process_reaches_the_running_scheduler(
+    reference: Session, session_factory: sessionmaker[Session], db_engine: Engine
+) -> None:
+    """No wake() call here: on PostgreSQL the commit's NOTIFY wakes the runner's LISTEN connection;
+    on SQLite the runner's short safety wake-up (max_sleep) finds the new due time."""
+    s = reference
+    publish_model_version(s, SYSTEM_ACTOR, "short_loop", {"short.bpmn": _timer_process().xml()}, forms())
+    coordinator = make_actor(s, "koord", "coordinator")
+    s.commit()
+    postgres = db_engine.dialect.name == "postgresql"
+    runner = SchedulerRunner(
+        session_factory,
+        SchedulerSettings(),
+        max_sleep=60.0 if postgres else 1.0,
+        listen_url=db_engine.url.render_as_string(hide_password=False) if postgres else None,
+    )
+    runner.start()
+    try:
+        time.sleep(0.3)  # let the first (empty) pass finish and the LISTEN connection open
+        start_case(s, coordinator, process_id="short_loop", title="Annan process", cycle_duration="PT0.5S")
+        s.commit()
+        started = time.monotonic()
+        while _fired(session_factory) == 0 and time.monotonic() - started < 10:
+            time.sleep(0.05)
+        elapsed = time.monotonic() - started
+    finally:
+        runner.shutdown()
+    assert _fired(session_factory) == 1
+    assert elapsed < 3.0
