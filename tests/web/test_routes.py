@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from engine.persistence import Case, FormSubmission, TaskIndexRow
+from engine.persistence import Case, FormSubmission, Notification, TaskIndexRow
 from tests.factories import Team, do, make_actor, start_vgr, task_row, walk_vgr_to_units
 from tests.web.pages import csrf, form_fields, sign_in
 from web import create_app
@@ -256,11 +258,99 @@ def test_my_account_calendar_link_and_password(app: Flask, published: Session) -
 
 
 def test_the_english_catalogue_is_complete() -> None:
-    from pathlib import Path
-
-    from babel.messages.pofile import read_po
-
     catalogue = Path(__file__).resolve().parents[2] / "web" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
     with catalogue.open("rb") as handle:
         messages = [m for m in read_po(handle) if m.id]
     assert messages and [m.id for m in messages if not m.string or m.fuzzy] == []
+
+
+def test_case_management_routes(app: Flask, published: Session) -> None:
+    case_id, team, (_unit, _other) = start_vgr(published, units=2)
+    published.commit()
+    member = client_for(app, published, team.by_role["kunskapsstyrning"].username)
+    coordinator = client_for(app, published, team.coordinator.username)
+    token_m, token_c = csrf(member, "/uppgifter"), csrf(coordinator, "/uppgifter")
+    # Only the coordinator steers the case.
+    assert (
+        member.post(f"/arenden/{case_id}/status", data={"csrf_token": token_m, "action": "suspend"}).status_code == 403
+    )
+    assert (
+        coordinator.post(f"/arenden/{case_id}/status", data={"csrf_token": token_c, "action": "nonsense"}).status_code
+        == 422
+    )
+    assert (
+        coordinator.post(f"/arenden/{case_id}/status", data={"csrf_token": token_c, "action": "suspend"}).status_code
+        == 302
+    )
+    assert "Pausad" in coordinator.get(f"/arenden/{case_id}").get_data(as_text=True)
+    assert (
+        coordinator.post(f"/arenden/{case_id}/status", data={"csrf_token": token_c, "action": "resume"}).status_code
+        == 302
+    )
+    refused = coordinator.post(f"/arenden/{case_id}/status", data={"csrf_token": token_c, "action": "cancel"})
+    assert refused.status_code == 422  # not confirmed: nothing happens
+    # Participants.
+    newcomer = make_actor(published, "ny.deltagare")
+    published.commit()
+    add = {"csrf_token": token_c, "user_id": str(newcomer.user_id), "role": "rpt", "unit_id": ""}
+    assert member.post(f"/arenden/{case_id}/deltagare", data={**add, "csrf_token": token_m}).status_code == 403
+    assert coordinator.post(f"/arenden/{case_id}/deltagare", data=add).status_code == 302
+    assert coordinator.post(f"/arenden/{case_id}/deltagare", data=add).status_code == 409  # already there
+    bad_unit = coordinator.post(
+        f"/arenden/{case_id}/deltagare", data={**add, "role": "lokal_verksamhet", "unit_id": "999"}
+    )
+    assert bad_unit.status_code == 422
+    page = coordinator.get(f"/arenden/{case_id}").get_data(as_text=True)
+    assert "Ny.Deltagare" in page
+    # Comments: any participant; an empty one is refused.
+    assert member.post(f"/arenden/{case_id}/kommentar", data={"csrf_token": token_m, "text": "  "}).status_code == 422
+    assert (
+        member.post(
+            f"/arenden/{case_id}/kommentar", data={"csrf_token": token_m, "text": "Remissvaret är skickat."}
+        ).status_code
+        == 302
+    )
+    assert "Remissvaret är skickat." in coordinator.get(f"/arenden/{case_id}").get_data(as_text=True)
+    # The national approval, from the case page's button.
+    do(published, team, case_id, "step_01_consultation")
+    assert (
+        member.post(
+            f"/arenden/{case_id}/signal", data={"csrf_token": token_m, "name": "godkand_nationellt"}
+        ).status_code
+        == 302
+    )
+    published.expire_all()
+    assert task_row(published, case_id, "step_02_preparation").lane == "samordningsrad"
+    # Due dates: coordinators only, and a real date.
+    row = task_row(published, case_id, "step_02_preparation")
+    path = f"/uppgifter/{row.task_id}/forfallodatum"
+    assert member.post(path, data={"csrf_token": token_m, "due_date": "2030-01-15"}).status_code == 403
+    assert coordinator.post(path, data={"csrf_token": token_c, "due_date": "15/1"}).status_code == 422
+    assert coordinator.post(path, data={"csrf_token": token_c, "due_date": "2030-01-15"}).status_code == 302
+    assert "15 januari 2030" in coordinator.get(f"/uppgifter/{row.task_id}").get_data(as_text=True)
+    # Cancelling, confirmed, empties every inbox of the case's tasks.
+    cancelled = coordinator.post(
+        f"/arenden/{case_id}/status", data={"csrf_token": token_c, "action": "cancel", "confirm": "ja"}
+    )
+    assert cancelled.status_code == 302
+    assert coordinator.get(f"/uppgifter/{row.task_id}").status_code == 404
+
+
+def test_notifications_are_marked_read(app: Flask, published: Session) -> None:
+    person = make_actor(published, "lasare")
+    published.add_all(
+        [
+            Notification(user_id=person.user_id, kind="reminder", title=f"Påminnelse {i}", body="", link="/uppgifter")
+            for i in range(3)
+        ]
+    )
+    published.commit()
+    client = client_for(app, published, person.username)
+    page = client.get("/aviseringar").get_data(as_text=True)
+    assert page.count("Markera som läst") == 3 and 'aria-label="3 olästa"' in page
+    token = form_fields(page)["csrf_token"]
+    first = published.scalars(select(Notification.id).order_by(Notification.id)).first()
+    client.post("/aviseringar/last", data={"csrf_token": token, "id": str(first)})
+    assert client.get("/aviseringar").get_data(as_text=True).count("Markera som läst") == 2
+    client.post("/aviseringar/last", data={"csrf_token": token})
+    assert "Markera som läst" not in client.get("/aviseringar").get_data(as_text=True)
