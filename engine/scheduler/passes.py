@@ -22,6 +22,7 @@ from engine.persistence import Case, OutboxMessage, TaskIndexRow
 from engine.persistence.database import unit_of_work
 from engine.scheduler.outbox import DeliveryResult, deliver_outbox
 from engine.services.reminders import due_reminder_task_ids, send_due_reminder
+from engine.services.task_view import delete_orphan_drafts
 from engine.services.timers import due_case_ids, fire_case_timers
 
 log = logging.getLogger("infora.scheduler")
@@ -87,6 +88,8 @@ def run_pass(factory: sessionmaker[Session], settings: SchedulerSettings) -> Pas
         if len(task_ids) < settings.batch or not sent:
             break
     result.delivery = deliver_outbox(factory, settings.smtp)
+    with unit_of_work(factory) as session:
+        delete_orphan_drafts(session)
     with unit_of_work(factory, write=False) as session:
         result.next_due = next_due_at(session, include_outbox=settings.smtp is not None)
     return result

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
@@ -170,6 +170,13 @@ def save_draft(session: Session, actor: Actor, task_id: str, data: dict[str, Any
     else:
         existing.data, existing.saved_at = data, utcnow()
     session.flush()
+
+
+def delete_orphan_drafts(session: Session) -> int:
+    """Drop the drafts of tasks that are no longer open (completed, or their case ended)."""
+    open_tasks = select(TaskIndexRow.task_id)
+    result = session.execute(delete(TaskDraft).where(TaskDraft.task_id.not_in(open_tasks)))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def add_comment(session: Session, actor: Actor, case_id: int, text: str, task_id: str | None = None) -> CommentView:

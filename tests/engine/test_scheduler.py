@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import PermissionDeniedError
 from engine.notify.email import SmtpConfig
-from engine.persistence import AuditEvent, Case, Notification, OutboxMessage, Reminder, TaskIndexRow, User
+from engine.persistence import AuditEvent, Case, Notification, OutboxMessage, Reminder, TaskDraft, TaskIndexRow, User
 from engine.scheduler import SchedulerSettings, run_pass
-from engine.services import SYSTEM_ACTOR, ParticipantSpec, publish_model_version, start_case
+from engine.services import SYSTEM_ACTOR, ParticipantSpec, complete_task, publish_model_version, start_case
 from engine.services.reminders import set_task_due, upcoming
+from engine.services.task_view import save_draft
 from engine.workdays import STOCKHOLM
 from tests.bpmn_builder import Process, forms
 from tests.factories import do, make_actor, start_vgr, walk_vgr_to_units
@@ -287,3 +288,17 @@ def test_a_coordinator_changes_a_due_date_and_sees_what_is_coming(session: Sessi
             ("reminder", local(2026, 6, 26, 8, 0)), ("deadline", local(2026, 6, 30, 12, 0)),
         ]  # fmt: skip
         assert upcoming(session, world.rpt[0]) == []
+
+
+def test_a_pass_sweeps_the_drafts_of_finished_tasks(session: Session, session_factory: sessionmaker[Session]) -> None:
+    world = World(session)
+    case_id = world.start()
+    row = session.scalars(select(TaskIndexRow).where(TaskIndexRow.case_id == case_id)).one()
+    other = world.start()
+    other_row = session.scalars(select(TaskIndexRow).where(TaskIndexRow.case_id == other)).one()
+    save_draft(session, world.rpt[0], row.task_id, {"comment": "halvfärdig"})
+    save_draft(session, world.rpt[0], other_row.task_id, {"comment": "pågår"})
+    complete_task(session, world.rpt[0], row.task_id, {"comment": "klar"})
+    session.commit()
+    _pass(session, session_factory)
+    assert session.scalars(select(TaskDraft.task_id)).all() == [other_row.task_id]
