@@ -55,7 +55,7 @@ def inbox() -> ResponseReturnValue:
 
 
 def _render(
-    task_id: str, values: dict[str, Any] | None = None, errors: dict[str, list[str]] | None = None, status: int = 200
+    task_id: str, values: dict[str, Any] | None = None, errors: dict[str, list[str]] | None = None
 ) -> ResponseReturnValue:
     db = get_session()
     detail = task_detail(db, g.actor, task_id)
@@ -63,7 +63,7 @@ def _render(
     form_html = render_form(detail.form, shown, errors or {}, ui_schema=detail.ui_form) if detail.form else None
     summary = error_summary(errors or {}, detail.form or {}) if errors else None
     people = lookups.people(db) if detail.can_manage else []
-    return render_template("tasks/task.html", task=detail, form_html=form_html, summary=summary, people=people), status
+    return render_template("tasks/task.html", task=detail, form_html=form_html, summary=summary, people=people)
 
 
 @bp.get("/uppgifter/<task_id>")
