@@ -83,7 +83,10 @@ def login() -> ResponseReturnValue:
             error = err.message if isinstance(err, TooManyAttemptsError) else _("Fel användarnamn eller lösenord.")
             status = 429 if isinstance(err, TooManyAttemptsError) else 401
             return render_template("auth/login.html", error=error, username=username), status
-        session.clear()
+        lang = session.get("lang")
+        session.clear()  # a new session on sign-in (no fixation); the chosen language stays
+        if lang:
+            session["lang"] = lang
         session["user_id"] = actor.user_id
         session.permanent = True
         return redirect(safe_next(request.args.get("next")))

@@ -1,0 +1,83 @@
+"""WCAG 2.1 A and AA, checked by axe-core (from npm, as the pages' other browser libraries) on every
+page a person uses, in Swedish and English, with and without form errors. Passing axe does not prove
+conformance — keyboard use and the error flow are tested separately — but any violation it finds is
+a real defect."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page
+from sqlalchemy.orm import Session
+
+from engine.services import SYSTEM_ACTOR
+from engine.services.users import set_password
+from tests.browser.test_flows import PASSWORD, _case_at_implementation_plan, sign_in
+from tests.factories import make_actor, task_row
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def violations(page: Page) -> list[str]:
+    """axe-core's WCAG 2.1 A/AA violations on the current page, one line each."""
+    assert AXE.exists(), f"{AXE} is missing: run `make assets` (npm ci)"
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}}).then(r => r.violations)", TAGS
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {json.dumps([n['target'] for n in v['nodes']][:5])}" for v in result
+    ]
+
+
+@pytest.mark.parametrize("language", ["sv", "en"])
+def test_every_page_has_no_axe_violations(page: Page, published: Session, language: str) -> None:
+    case_id, team, unit = _case_at_implementation_plan(published)
+    task_id = task_row(published, case_id, "step_07_implementation_plan", unit=unit).task_id
+    admin = make_actor(published, "tillganglig.admin", "admin")
+    published.commit()
+    found: dict[str, list[str]] = {}
+
+    def check(path: str) -> None:
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        problems = violations(page)
+        if problems:
+            found[path] = problems
+
+    page.goto("/logga-in")
+    if language == "en":
+        page.get_by_role("button", name="English").click()
+    for path in ("/", "/logga-in", "/vardforlopp"):
+        check(path)
+    _sign_in(page, published, team.by_unit[unit].username, language)
+    for path in ("/uppgifter", f"/uppgifter/{task_id}", "/aviseringar", "/konto", "/oversikt", f"/arenden/{case_id}"):
+        check(path)
+    # The task form after a submission with errors (error summary, invalid fields).
+    page.goto(f"/uppgifter/{task_id}")
+    page.locator("button[value=complete]").click()
+    page.wait_for_load_state("networkidle")
+    problems = violations(page)
+    if problems:
+        found["task form with errors"] = problems
+    page.locator("form[action$='/logga-ut'] button").click()
+    _sign_in(page, published, admin.username, language)
+    for path in ("/admin/anvandare", "/planerat", "/arenden/nytt", f"/arenden/{case_id}"):
+        check(path)
+    assert found == {}
+
+
+def _sign_in(page: Page, session: Session, username: str, language: str) -> None:
+    if language == "sv":
+        sign_in(page, session, username)
+        return
+    set_password(session, SYSTEM_ACTOR, username, PASSWORD)
+    session.commit()
+    page.goto("/logga-in")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/uppgifter")
