@@ -72,6 +72,18 @@ def _pass(session: Session, factory: sessionmaker[Session], smtp: SmtpConfig | N
     run_pass(factory, SchedulerSettings(smtp=smtp, base_url="https://infora.example.se"))
 
 
+def _vgr_in_a_learning_loop(session: Session, **kwargs: str) -> int:
+    """A one-unit VGR case whose unit has planned and done its first PDSA cycle: the loop timer runs."""
+    vgr, team, units = start_vgr(session, units=1, **kwargs)
+    session.commit()
+    walk_vgr_to_units(session, team, vgr)
+    do(session, team, vgr, "step_06_local_anchoring", unit=units[0])
+    do(session, team, vgr, "step_07_implementation_plan", {"already_compliant": False}, unit=units[0])
+    do(session, team, vgr, "pdsa_plan", unit=units[0])
+    do(session, team, vgr, "pdsa_do", unit=units[0])
+    return vgr
+
+
 def test_reminders_and_escalation_reach_the_right_people(
     session: Session, session_factory: sessionmaker[Session], smtp_server: tuple[SmtpConfig, Inbox]
 ) -> None:
@@ -139,13 +151,7 @@ def test_downtime_catch_up_sends_one_message_per_task_and_fires_each_timer_once(
     with time_machine.travel(local(2026, 6, 1, 9, 0), tick=False) as traveller:
         world = World(session)
         cases = [world.start() for _ in range(3)]
-        vgr, team, units = start_vgr(session, units=1, cycle_duration="P1M")
-        session.commit()
-        walk_vgr_to_units(session, team, vgr)
-        do(session, team, vgr, "step_06_local_anchoring", unit=units[0])
-        do(session, team, vgr, "step_07_implementation_plan", {"already_compliant": False}, unit=units[0])
-        do(session, team, vgr, "pdsa_plan", unit=units[0])
-        do(session, team, vgr, "pdsa_do", unit=units[0])
+        vgr = _vgr_in_a_learning_loop(session, cycle_duration="P1M")
         # The scheduler is down for two months: every stage of every task and the PDSA timer pass.
         traveller.move_to(local(2026, 8, 3, 9, 0))
         _pass(session, session_factory, smtp)
@@ -172,13 +178,7 @@ def test_two_schedulers_in_parallel_double_nothing(
         cases = [world.start() for _ in range(6)]
         loops = []
         for i in range(3):
-            vgr, team, units = start_vgr(session, units=1, prefix=f"v{i}", cycle_duration="P1M")
-            session.commit()
-            walk_vgr_to_units(session, team, vgr)
-            do(session, team, vgr, "step_06_local_anchoring", unit=units[0])
-            do(session, team, vgr, "step_07_implementation_plan", {"already_compliant": False}, unit=units[0])
-            do(session, team, vgr, "pdsa_plan", unit=units[0])
-            do(session, team, vgr, "pdsa_do", unit=units[0])
+            vgr = _vgr_in_a_learning_loop(session, prefix=f"v{i}", cycle_duration="P1M")
             loops.append(vgr)
         session.close()
         traveller.move_to(local(2026, 7, 6, 9, 0))
@@ -248,13 +248,7 @@ def test_the_pdsa_timer_fires_after_three_months_and_not_before(
     session: Session, session_factory: sessionmaker[Session]
 ) -> None:
     with time_machine.travel(local(2026, 1, 12, 9, 0), tick=False) as traveller:
-        vgr, team, units = start_vgr(session, units=1)
-        session.commit()
-        walk_vgr_to_units(session, team, vgr)
-        do(session, team, vgr, "step_06_local_anchoring", unit=units[0])
-        do(session, team, vgr, "step_07_implementation_plan", {"already_compliant": False}, unit=units[0])
-        do(session, team, vgr, "pdsa_plan", unit=units[0])
-        do(session, team, vgr, "pdsa_do", unit=units[0])
+        vgr = _vgr_in_a_learning_loop(session)
         # Loop timers count calendar months in UTC (SpiffWorkflow's timer): 08:00 UTC on 12 April,
         # which is 10:00 in Stockholm once summer time has begun.
         due = session.scalar(select(Case.next_timer_at).where(Case.id == vgr))
