@@ -8,6 +8,7 @@ caller's transaction, with as few statements as possible.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -154,31 +155,38 @@ def reminder_columns(due: datetime | None, policy: ReminderPolicy, since: dateti
     return {"reminder_stage": upcoming.number - 1, "next_reminder_at": upcoming.at}
 
 
-def index_rows(case_id: int, workflow: CaseWorkflow, policy: ReminderPolicy) -> dict[str, dict[str, Any]]:
-    """The task index rows the workflow implies, by task id."""
-    rows: dict[str, dict[str, Any]] = {}
+def _task_row(case_id: int, task: HumanTask, policy: ReminderPolicy) -> dict[str, Any]:
+    info = task.info
+    due = _due(task)
+    return {
+        "case_id": case_id,
+        "task_id": task.task_id,
+        "bpmn_id": task.bpmn_id,
+        "process_id": task.process_id,
+        "name": task.name,
+        "kind": "user",
+        "state": "ready",
+        "lane": info.role if info is not None else None,
+        "unit_id": task.unit_id,
+        "form": info.form if info is not None else None,
+        "event_name": None,
+        "ready_at": task.ready_at,
+        "due_at": due,
+        "due_overridden": False,
+        **reminder_columns(due, policy, task.ready_at),
+    }
+
+
+def index_rows(
+    case_id: int, workflow: CaseWorkflow, policy: ReminderPolicy, skip: AbstractSet[str] = frozenset()
+) -> dict[str, dict[str, Any] | None]:
+    """The task index rows the workflow implies, by task id (None for the ids in ``skip``: rows that
+    already exist are kept as they are, so their due dates and reminders are not computed again)."""
+    rows: dict[str, dict[str, Any] | None] = {}
     for task in workflow.human_tasks():
-        info = task.info
-        due = _due(task)
-        rows[task.task_id] = {
-            "case_id": case_id,
-            "task_id": task.task_id,
-            "bpmn_id": task.bpmn_id,
-            "process_id": task.process_id,
-            "name": task.name,
-            "kind": "user",
-            "state": "ready",
-            "lane": info.role if info is not None else None,
-            "unit_id": task.unit_id,
-            "form": info.form if info is not None else None,
-            "event_name": None,
-            "ready_at": task.ready_at,
-            "due_at": due,
-            "due_overridden": False,
-            **reminder_columns(due, policy, task.ready_at),
-        }
+        rows[task.task_id] = None if task.task_id in skip else _task_row(case_id, task, policy)
     for event in workflow.waiting_events():
-        rows[event.task_id] = _event_row(case_id, event)
+        rows[event.task_id] = None if event.task_id in skip else _event_row(case_id, event)
     return rows
 
 
@@ -212,11 +220,11 @@ def sync_index(
     or None to read it here. Rows of tasks that still exist are kept as they are (with their
     claims). Returns the added rows and the removed task ids.
     """
-    wanted = index_rows(case_id, workflow, policy)
     if existing is None:
         existing = set(session.scalars(select(TaskIndexRow.task_id).where(TaskIndexRow.case_id == case_id)))
+    wanted = index_rows(case_id, workflow, policy, skip=existing)
     removed = [tid for tid in existing if tid not in wanted]
-    added = [row for tid, row in wanted.items() if tid not in existing]
+    added = [row for row in wanted.values() if row is not None]
     if removed:
         session.execute(delete(TaskIndexRow).where(TaskIndexRow.task_id.in_(removed)))
     if added:
