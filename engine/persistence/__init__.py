@@ -12,6 +12,7 @@ from engine.persistence.cases import (
     TaskIndexRow,
 )
 from engine.persistence.catalogue import Organisation, Pathway, Region, Role, Unit
+from engine.persistence.measures import DataPoint, Measure
 from engine.persistence.models import ModelVersion, ProcessModel
 from engine.persistence.notifications import CalendarToken, Notification, OutboxMessage, Reminder
 from engine.persistence.users import LoginAttempt, User
@@ -24,8 +25,10 @@ __all__ = [
     "CaseParticipant",
     "CaseUnit",
     "Comment",
+    "DataPoint",
     "FormSubmission",
     "LoginAttempt",
+    "Measure",
     "ModelVersion",
     "Notification",
     "Organisation",
