@@ -13,15 +13,9 @@ from engine.services.case_view import add_participant, case_detail, case_diagram
 from engine.services.task_view import add_comment
 from web.auth import coordinator_required, login_required
 from web.db import get_session
+from web.params import int_or_none
 
 bp = Blueprint("cases", __name__)
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
 
 
 @bp.get("/arenden/<int:case_id>")
@@ -81,13 +75,15 @@ def signal(case_id: int) -> ResponseReturnValue:
 def participants(case_id: int) -> ResponseReturnValue:
     db = get_session(write=True)
     if request.form.get("remove"):
-        remove_participant(db, g.actor, case_id, _int(request.form.get("remove")) or 0)
+        remove_participant(db, g.actor, case_id, int_or_none(request.form.get("remove")) or 0)
         flash(_("Deltagaren är borttagen."), "success")
     else:
-        user_id = _int(request.form.get("user_id"))
+        user_id = int_or_none(request.form.get("user_id"))
         if user_id is None:
             raise ValidationError(_("Välj en person."), {"user_id": [_("Välj en person.")]})
-        add_participant(db, g.actor, case_id, user_id, request.form.get("role", ""), _int(request.form.get("unit_id")))
+        add_participant(
+            db, g.actor, case_id, user_id, request.form.get("role", ""), int_or_none(request.form.get("unit_id"))
+        )
         flash(_("Deltagaren är tillagd."), "success")
     return redirect(url_for("cases.case_page", case_id=case_id) + "#deltagare")
 
@@ -122,9 +118,9 @@ def new_case() -> ResponseReturnValue:
                 g.actor,
                 process_id=request.form.get("process_id", ""),
                 title=request.form.get("title", ""),
-                pathway_id=_int(request.form.get("pathway_id")),
-                region_id=_int(request.form.get("region_id")),
-                unit_ids=[u for u in (_int(v) for v in request.form.getlist("unit_ids")) if u is not None],
+                pathway_id=int_or_none(request.form.get("pathway_id")),
+                region_id=int_or_none(request.form.get("region_id")),
+                unit_ids=[u for u in (int_or_none(v) for v in request.form.getlist("unit_ids")) if u is not None],
                 participants=[ParticipantSpec(g.actor.user_id, "koordinator")] if g.actor.user_id else [],
                 cycle_duration=request.form.get("cycle_duration") or "P3M",
             )

@@ -10,15 +10,9 @@ from engine.services.overview import overview
 from engine.services.portfolio import portfolio
 from web.auth import login_required
 from web.db import get_session
+from web.params import int_or_none
 
 bp = Blueprint("portfolio", __name__)
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
 
 
 @bp.get("/oversikt")
@@ -28,10 +22,10 @@ def overview_page() -> ResponseReturnValue:
     data = portfolio(
         db,
         g.actor,
-        pathway_id=_int(request.args.get("vardforlopp")),
-        region_id=_int(request.args.get("region")),
+        pathway_id=int_or_none(request.args.get("vardforlopp")),
+        region_id=int_or_none(request.args.get("region")),
         attention_only=request.args.get("atgard") == "1",
-        page=_int(request.args.get("sida")) or 1,
+        page=int_or_none(request.args.get("sida")) or 1,
     )
     return render_template(
         "portfolio/overview.html",

@@ -20,15 +20,9 @@ from engine.workdays import STOCKHOLM
 from web.auth import login_required, safe_next
 from web.db import get_session
 from web.forms import apply_action, error_summary, form_actions, parse_form, render_form
+from web.params import int_or_none
 
 bp = Blueprint("tasks", __name__)
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
 
 
 @bp.get("/uppgifter")
@@ -37,8 +31,8 @@ def inbox() -> ResponseReturnValue:
     db = get_session()
     due = request.args.get("forfaller", "all")
     filters = InboxFilters(
-        pathway_id=_int(request.args.get("vardforlopp")),
-        region_id=_int(request.args.get("region")),
+        pathway_id=int_or_none(request.args.get("vardforlopp")),
+        region_id=int_or_none(request.args.get("region")),
         step=request.args.get("steg") or None,
         due=due if due in DUE_FILTERS else "all",
         mine_only=request.args.get("mina") == "1",
@@ -115,7 +109,7 @@ def unclaim(task_id: str) -> ResponseReturnValue:
 @bp.post("/uppgifter/<task_id>/tilldela")
 @login_required
 def reassign(task_id: str) -> ResponseReturnValue:
-    user_id = _int(request.form.get("user_id"))
+    user_id = int_or_none(request.form.get("user_id"))
     if user_id is None:
         raise ValidationError(_("Välj en person."), {"user_id": [_("Välj en person.")]})
     reassign_task(get_session(write=True), g.actor, task_id, user_id)

@@ -8,7 +8,7 @@ variation in healthcare processes", BMJ Qual Saf 20:46–51):
 - *trend*: ``trend`` (5) or more consecutive points all going up or all going down; when successive
   points are equal only one of them counts ("like values" neither make nor break a trend);
 - *runs*: the number of runs (crossings + 1) over the points not on the median, compared with the
-  published table :data:`IHI_RUNS_TABLE`;
+  runs table :data:`IHI_RUNS_TABLE` (see its comment on where it comes from);
 - *astronomical point*: a judgement call for a person, never signalled (see
   :attr:`RunChartResult.astronomical_candidates`).
 
@@ -46,7 +46,8 @@ RuleSet = Literal["ihi", "anhoej"]
 # The runs table of Perla RJ, Provost LP, Murray SK. The run chart: a simple analytical tool for
 # learning from variation in healthcare processes. BMJ Qual Saf 2011;20:46–51 (after Swed &
 # Eisenhart 1943, about a 5 % risk of a false signal for random data), as reproduced in IHI
-# teaching material. Key: the number of useful points (not on the median); value: (lower, upper).
+# teaching material — written from that material, not yet checked row by row against the paper.
+# Key: the number of useful points (not on the median); value: (lower, upper).
 # Fewer runs than the lower limit are "too few", more than the upper limit "too many". Every row is
 # within one run of the exact two-sided 5 % limits of the runs distribution (checked in the tests).
 # Outside 10..60 useful points the table says nothing, so the runs rule is not applied there

@@ -13,6 +13,7 @@ from typing import TypeVarTuple
 from sqlalchemy import Select, Subquery, and_, bindparam, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
+from engine.errors import PermissionDeniedError
 from engine.persistence import CaseParticipant, TaskIndexRow
 from engine.services.actors import Actor
 
@@ -49,6 +50,15 @@ def case_roles(session: Session, case_id: int, user_id: int | None) -> CaseRoles
         return CaseRoles(frozenset())
     rows = session.execute(_ROLES, {"case_id": case_id, "user_id": user_id})
     return CaseRoles(frozenset((r.role_code, r.unit_id) for r in rows))
+
+
+def participant_roles(session: Session, actor: Actor, case_id: int) -> CaseRoles:
+    """The actor's roles in the case; PermissionDeniedError unless they take part in it (admins
+    always may)."""
+    roles = case_roles(session, case_id, actor.user_id)
+    if not (actor.is_admin or roles.holdings):
+        raise PermissionDeniedError("Du deltar inte i ärendet.")
+    return roles
 
 
 def may_act(actor: Actor, roles: CaseRoles, lane: str | None, unit_id: int | None, assignee_id: int | None) -> bool:

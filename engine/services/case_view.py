@@ -27,7 +27,7 @@ from engine.persistence import (
     Unit,
     User,
 )
-from engine.services.access import case_roles
+from engine.services.access import participant_roles
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
 
@@ -115,9 +115,7 @@ def _case(session: Session, actor: Actor, case_id: int) -> tuple[Case, bool]:
     case = session.get(Case, case_id)
     if case is None:
         raise NotFoundError("Ärendet finns inte.")
-    roles = case_roles(session, case_id, actor.user_id)
-    if not (actor.is_admin or roles.holdings):
-        raise PermissionDeniedError("Du deltar inte i ärendet.")
+    roles = participant_roles(session, actor, case_id)
     return case, actor.is_admin or roles.is_coordinator
 
 

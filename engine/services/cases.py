@@ -25,7 +25,7 @@ from engine.persistence import (
     User,
 )
 from engine.persistence.catalogue import Organisation
-from engine.services.access import COORDINATOR_ROLE, case_roles
+from engine.services.access import COORDINATOR_ROLE, case_roles, participant_roles
 from engine.services.actors import Actor, require_coordinator
 from engine.services.audit import audit_row, write_audit
 from engine.services.case_store import CaseRow, LockedCase, lock_case, require_running, save_case, update_case
@@ -283,8 +283,7 @@ def send_signal(session: Session, actor: Actor, case_id: int, name: str, payload
     Any participant of the case may send it; the audit trail records who did.
     """
     locked = lock_case(session, case_id)
-    if not (actor.is_admin or case_roles(session, case_id, actor.user_id).holdings):
-        raise PermissionDeniedError("Du deltar inte i ärendet.")
+    participant_roles(session, actor, case_id)
     require_running(locked.case)
     if name not in locked.version.model.signals and name not in locked.version.model.messages:
         raise ValidationError(f"Processen känner inte till signalen '{name}'.", {"name": ["Okänd signal."]})
@@ -300,8 +299,7 @@ def get_case(session: Session, actor: Actor, case_id: int) -> CaseInfo:
     case = session.get(Case, case_id)
     if case is None:
         raise NotFoundError("Ärendet finns inte.")
-    if not (actor.is_admin or case_roles(session, case_id, actor.user_id).holdings):
-        raise PermissionDeniedError("Du deltar inte i ärendet.")
+    participant_roles(session, actor, case_id)
     return case_info(case)
 
 

@@ -17,7 +17,7 @@ from engine.errors import NotFoundError, PermissionDeniedError, ValidationError
 from engine.pdsa import Point, RunChartResult, XmRResult, run_chart, xmr_chart
 from engine.persistence import Case, CaseUnit, DataPoint, Measure, Unit
 from engine.persistence.measures import CHART_TYPES, DIRECTIONS, MEASURE_KINDS, RULE_SETS
-from engine.services.access import case_roles
+from engine.services.access import participant_roles
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
 
@@ -46,10 +46,8 @@ class MeasureChart:
 
 
 def _roles(session: Session, actor: Actor, case_id: int) -> bool:
-    roles = case_roles(session, case_id, actor.user_id)
-    if not (actor.is_admin or roles.holdings):
-        raise PermissionDeniedError("Du deltar inte i ärendet.")
-    return actor.is_admin or roles.is_coordinator
+    """Whether the actor manages the case (PermissionDeniedError unless they take part)."""
+    return actor.is_admin or participant_roles(session, actor, case_id).is_coordinator
 
 
 def create_measure(session: Session, actor: Actor, case_id: int, **fields: Any) -> Measure:

@@ -24,7 +24,7 @@ from engine.persistence import (
     Unit,
     User,
 )
-from engine.services.access import case_roles, may_act, may_see
+from engine.services.access import case_roles, may_act, may_see, participant_roles
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
 from engine.services.versions import load_version
@@ -188,9 +188,7 @@ def add_comment(session: Session, actor: Actor, case_id: int, text: str, task_id
         raise ValidationError("Kommentaren är för lång.", {"text": [f"Högst {MAX_COMMENT} tecken."]})
     if session.get(Case, case_id) is None:
         raise NotFoundError("Ärendet finns inte.")
-    roles = case_roles(session, case_id, actor.user_id)
-    if not (actor.is_admin or roles.holdings):
-        raise PermissionDeniedError("Du deltar inte i ärendet.")
+    participant_roles(session, actor, case_id)
     if (
         task_id is not None
         and session.scalar(select(TaskIndexRow.case_id).where(TaskIndexRow.task_id == task_id)) != case_id

@@ -192,15 +192,10 @@ def _runs_distribution_limits(useful: int) -> tuple[int, int]:
     return lower, upper
 
 
-def test_ihi_runs_table_rows() -> None:
-    # Perla, Provost & Murray 2011 (BMJ Qual Saf 20:46), runs table: n useful → (lower, upper).
-    assert IHI_RUNS_TABLE[10] == (3, 9)
-    assert IHI_RUNS_TABLE[20] == (6, 16)
-    assert IHI_RUNS_TABLE[24] == (8, 18)
-    assert IHI_RUNS_TABLE[30] == (11, 21)
-    assert IHI_RUNS_TABLE[40] == (15, 27)
-    assert IHI_RUNS_TABLE[50] == (19, 33)
-    assert IHI_RUNS_TABLE[60] == (24, 38)
+def test_ihi_runs_table_covers_10_to_60_useful_points() -> None:
+    # Whether the rows are the published ones (Perla, Provost & Murray 2011) is not something this
+    # suite can know: the table was written from the IHI teaching version. What is checked here is
+    # its coverage, and below, that every row lies within one run of the exact distribution.
     assert sorted(IHI_RUNS_TABLE) == list(range(10, 61))
 
 
