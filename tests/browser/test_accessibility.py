@@ -12,9 +12,7 @@ import pytest
 from playwright.sync_api import Page
 from sqlalchemy.orm import Session
 
-from engine.services import SYSTEM_ACTOR
-from engine.services.users import set_password
-from tests.browser.test_flows import PASSWORD, _case_at_implementation_plan, sign_in
+from tests.browser.test_flows import _case_at_implementation_plan, sign_in
 from tests.factories import make_actor, task_row
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
@@ -53,7 +51,7 @@ def test_every_page_has_no_axe_violations(page: Page, published: Session, langua
         page.get_by_role("button", name="English").click()
     for path in ("/", "/logga-in", "/vardforlopp"):
         check(path)
-    _sign_in(page, published, team.by_unit[unit].username, language)
+    sign_in(page, published, team.by_unit[unit].username, language)
     for path in ("/uppgifter", f"/uppgifter/{task_id}", "/aviseringar", "/konto", "/oversikt", f"/arenden/{case_id}"):
         check(path)
     # The task form after a submission with errors (error summary, invalid fields).
@@ -64,20 +62,7 @@ def test_every_page_has_no_axe_violations(page: Page, published: Session, langua
     if problems:
         found["task form with errors"] = problems
     page.locator("form[action$='/logga-ut'] button").click()
-    _sign_in(page, published, admin.username, language)
+    sign_in(page, published, admin.username, language)
     for path in ("/admin/anvandare", "/planerat", "/arenden/nytt", f"/arenden/{case_id}"):
         check(path)
     assert found == {}
-
-
-def _sign_in(page: Page, session: Session, username: str, language: str) -> None:
-    if language == "sv":
-        sign_in(page, session, username)
-        return
-    set_password(session, SYSTEM_ACTOR, username, PASSWORD)
-    session.commit()
-    page.goto("/logga-in")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/uppgifter")

@@ -18,14 +18,22 @@ from tests.factories import Team, do, start_vgr, task_row, walk_vgr_to_units
 PASSWORD = "ett-langt-losenord"
 
 
-def sign_in(page: Page, session: Session, username: str) -> None:
+SIGN_IN_TEXTS = {
+    "sv": ("Användarnamn", "Lösenord", "Logga in", "Mina uppgifter"),
+    "en": ("Username", "Password", "Sign in", "My tasks"),
+}
+
+
+def sign_in(page: Page, session: Session, username: str, language: str = "sv") -> None:
+    """Give the account a password and sign in through the form (in the page's language)."""
+    user_label, password_label, button, landing = SIGN_IN_TEXTS[language]
     set_password(session, SYSTEM_ACTOR, username, PASSWORD)
     session.commit()
     page.goto("/logga-in")
-    page.get_by_label("Användarnamn").fill(username)
-    page.get_by_label("Lösenord").fill(PASSWORD)
-    page.get_by_role("button", name="Logga in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Mina uppgifter")
+    page.get_by_label(user_label).fill(username)
+    page.get_by_label(password_label).fill(PASSWORD)
+    page.get_by_role("button", name=button).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(landing)
 
 
 def sign_out(page: Page) -> None:
