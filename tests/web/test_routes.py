@@ -354,3 +354,39 @@ def test_notifications_are_marked_read(app: Flask, published: Session) -> None:
     assert client.get("/aviseringar").get_data(as_text=True).count("Markera som läst") == 2
     client.post("/aviseringar/last", data={"csrf_token": token})
     assert "Markera som läst" not in client.get("/aviseringar").get_data(as_text=True)
+
+
+def test_task_comments_and_admin_password_reset(
+    app: Flask, published: Session, vgr: tuple[int, Team, list[int]]
+) -> None:
+    case_id, team, (a, _b) = vgr
+    task_id = task_row(published, case_id, "step_06_local_anchoring", unit=a).task_id
+    person = client_for(app, published, team.by_role["inforandeansvarig"].username)
+    token = csrf(person, f"/uppgifter/{task_id}")
+    assert person.post(f"/uppgifter/{task_id}/kommentar", data={"csrf_token": token, "text": ""}).status_code == 422
+    saved = person.post(
+        f"/uppgifter/{task_id}/kommentar", data={"csrf_token": token, "text": "Mötet är bokat till tisdag."}
+    )
+    assert saved.status_code == 302 and saved.headers["Location"].endswith("#kommentarer")
+    assert "Mötet är bokat till tisdag." in person.get(f"/uppgifter/{task_id}").get_data(as_text=True)
+    outsider = client_for(app, published, team.outsider.username)  # type: ignore[union-attr]
+    refused = outsider.post(
+        f"/uppgifter/{task_id}/kommentar", data={"csrf_token": csrf(outsider, "/uppgifter"), "text": "Hej"}
+    )
+    assert refused.status_code == 403
+
+    admin = make_actor(published, "losen.admin", "admin")
+    published.commit()
+    client = client_for(app, published, admin.username)
+    token = csrf(client, "/admin/anvandare")
+    target = team.by_role["rpt"].username
+    short = client.post("/admin/anvandare", data={"csrf_token": token, "action": "password", "username": target,
+                                                  "password": "kort"})  # fmt: skip
+    assert "Minst 10 tecken" in short.get_data(as_text=True)
+    done = client.post("/admin/anvandare", data={"csrf_token": token, "action": "password", "username": target,
+                                                 "password": "ett-helt-nytt-losenord"})  # fmt: skip
+    assert done.status_code == 302
+    fresh = app.test_client()
+    signed_in = fresh.post("/logga-in", data={"username": target, "password": "ett-helt-nytt-losenord",
+                                              "csrf_token": csrf(fresh)})  # fmt: skip
+    assert signed_in.status_code == 302
