@@ -399,6 +399,10 @@ def _single_address(value: str) -> str | None:
         return None
     if domain.startswith(".") or domain.endswith(".") or ".." in domain:
         return None
+    if not address.isascii():
+        # Internationalised addresses need SMTPUTF8, which this transport does not speak; sent
+        # anyway, the header would not survive the SMTP encoding (found by the property test).
+        return None
     return address
 
 

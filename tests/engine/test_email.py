@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.notify import ConfigError, DeliveryError, OutgoingEmail, SmtpConfig, build_message, send_email
@@ -482,6 +482,7 @@ header_text = st.text(st.characters(codec="utf-8"), max_size=40) | st.sampled_fr
 
 
 @settings(max_examples=200, deadline=None)
+@example(to="0\xa1\U00010000@0\xa1\U00010000", subject="", message_id=None)  # once found: a non-ASCII address
 @given(
     to=header_text | st.builds("{}@{}".format, header_text, header_text),
     subject=header_text,
@@ -589,3 +590,13 @@ def test_a_config_built_directly_is_checked_too_and_hides_its_password() -> None
     config = SmtpConfig("smtp.region.example", username="infora", password="hemligt-123")
     assert "hemligt-123" not in repr(config)
     assert replace(config, port=2525).port == 2525
+
+
+def test_a_non_ascii_address_is_refused_but_a_non_ascii_name_is_fine() -> None:
+    config = SmtpConfig("smtp.region.example", sender=SENDER)
+    error = delivery_error(lambda: build_message(config, OutgoingEmail("åsa@vård.example", "Ämne", TEXT)))
+    assert error.permanent is True
+    message = build_message(config, OutgoingEmail("Åsa Öberg <asa@vard.example>", "Ämne", TEXT))
+    parsed = message_from_bytes(message.as_bytes(policy=policy.SMTP), policy=policy.default)
+    assert parsed["To"] == "Åsa Öberg <asa@vard.example>"
+    assert sorted(parsed.keys()) == sorted(message.keys())
