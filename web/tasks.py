@@ -53,7 +53,7 @@ def _render(
 ) -> ResponseReturnValue:
     db = get_session()
     detail = task_detail(db, g.actor, task_id)
-    shown = values if values is not None else (detail.draft or {})
+    shown = values if values is not None else (detail.draft or detail.prefill)
     form_html = render_form(detail.form, shown, errors or {}, ui_schema=detail.ui_form) if detail.form else None
     summary = error_summary(errors or {}, detail.form or {}) if errors else None
     people = lookups.people(db) if detail.can_manage else []

@@ -15,6 +15,7 @@ from engine.persistence.catalogue import Organisation, Pathway, Region, Role, Un
 from engine.persistence.measures import DataPoint, Measure
 from engine.persistence.models import ModelVersion, ProcessModel
 from engine.persistence.notifications import CalendarToken, Notification, OutboxMessage, Reminder
+from engine.persistence.pdsa import PdsaCycle, PdsaRamp
 from engine.persistence.users import LoginAttempt, User
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
     "Organisation",
     "OutboxMessage",
     "Pathway",
+    "PdsaCycle",
+    "PdsaRamp",
     "ProcessModel",
     "Region",
     "Reminder",

@@ -16,7 +16,9 @@ from engine.persistence import (
     Case,
     CaseParticipant,
     Comment,
+    Measure,
     Pathway,
+    PdsaCycle,
     Region,
     Role,
     TaskDraft,
@@ -24,9 +26,11 @@ from engine.persistence import (
     Unit,
     User,
 )
+from engine.services import pdsa
 from engine.services.access import case_roles, may_act, may_see, participant_roles
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
+from engine.services.chart_data import ChartView, chart_view
 from engine.services.versions import load_version
 
 MAX_COMMENT = 5000
@@ -74,6 +78,10 @@ class TaskDetail:
     can_manage: bool
     draft: dict[str, Any] | None
     comments: list[CommentView] = field(default_factory=list)
+    pdsa_stage: str | None = None
+    prefill: dict[str, Any] = field(default_factory=dict)
+    cycle: PdsaCycle | None = None
+    charts: list[ChartView] = field(default_factory=list)
 
 
 def _row(session: Session, task_id: str) -> TaskIndexRow:
@@ -129,6 +137,16 @@ def task_detail(session: Session, actor: Actor, task_id: str) -> TaskDetail:
             .order_by(Comment.at, Comment.id)
         )
     ]
+    stage = info.pdsa_stage if info else None
+    cycle = pdsa.current_cycle(session, row.case_id, row.unit_id) if stage else None
+    charts: list[ChartView] = []
+    if stage == "study":
+        # The Study compares each prediction with the measures the Plan named, in one place.
+        ramp_measures = pdsa.ramp_measure_ids(session, cycle.ramp_id) if cycle else []
+        measure_ids = ramp_measures or list(
+            session.scalars(select(Measure.id).where(Measure.case_id == row.case_id).order_by(Measure.name))
+        )
+        charts = [chart_view(session, actor, mid, row.unit_id) for mid in measure_ids]
     now = utcnow()
     return TaskDetail(
         task_id=task_id,
@@ -151,6 +169,10 @@ def task_detail(session: Session, actor: Actor, task_id: str) -> TaskDetail:
         can_manage=actor.is_admin or roles.is_coordinator,
         draft=draft,
         comments=comments,
+        pdsa_stage=stage,
+        prefill=pdsa.prefill(session, row.case_id, row.unit_id, stage) if stage else {},
+        cycle=cycle,
+        charts=charts,
     )
 
 

@@ -18,6 +18,8 @@ from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
 from engine.services.case_store import lock_case_of_task, require_running, save_case
 from engine.services.forms import validate_form_data
+from engine.services.pdsa import record_step
+from engine.workflow import HumanTask, WaitingEvent
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,16 @@ _CASE_INDEX = select(
 ).where(TaskIndexRow.case_id == bindparam("case_id"))
 
 
+def _loop_timer(waiting: list[WaitingEvent], task: HumanTask) -> datetime | None:
+    """When the timer the task's process (in the same unit) now waits for fires, if any."""
+    dues = [
+        e.due_at
+        for e in waiting
+        if e.kind == "timer" and e.due_at and e.process_id == task.process_id and e.unit_id == task.unit_id
+    ]
+    return min(dues) if dues else None
+
+
 def complete_task(
     session: Session,
     actor: Actor,
@@ -206,6 +218,9 @@ def complete_task(
         raise ValidationError("Uppgiften har inget formulär.", {"": ["Uppgiften tar inga värden."]})
     variables = locked.version.model.variables
     locked.workflow.complete(task_id, {k: v for k, v in data.items() if k in variables})
+    if info is not None and info.pdsa_stage:
+        record_step(session, case_id=case_id, unit_id=task.unit_id, stage=info.pdsa_stage, data=data,
+                    loop_ends_at=_loop_timer(locked.workflow.waiting_events(), task))  # fmt: skip
     session.execute(
         insert(FORM_SUBMISSIONS),
         [

@@ -169,6 +169,7 @@ def compile_bundle(
                 ui_form=ui_form,
                 due_duration=props.get("dueDuration") or None,
                 instructions=(task_spec.extensions or {}).get("instructionsForEndUser") or "",
+                pdsa_stage=props.get("pdsaStage", "").strip() or None,
             )
             user_tasks[info.key] = info
 

@@ -21,6 +21,7 @@ class UserTaskInfo:
     ui_form: str | None
     due_duration: str | None
     instructions: str
+    pdsa_stage: str | None = None
 
     @property
     def key(self) -> str:

@@ -263,6 +263,10 @@ def properties(element: etree._Element) -> dict[str, str]:
     return props
 
 
+PDSA_STAGES = ("plan", "do", "study", "act")
+"""Values of a user task's ``pdsaStage`` property: which part of the cycle record the task writes."""
+
+
 def rule_forms(process: etree._Element, root: etree._Element, ctx: ValidationContext) -> None:
     """Every user task has a form that exists and is a valid JSON Schema; due durations parse."""
     for task in process.iter(*(f"{{{BPMN_NS}}}{kind}" for kind in HUMAN_TASKS)):
@@ -281,6 +285,10 @@ def rule_forms(process: etree._Element, root: etree._Element, ctx: ValidationCon
         due = props.get("dueDuration", "").strip()
         if due and not _is_duration(due):
             ctx.add("invalid_due", task, f"Förfallotiden '{due}' är ingen ISO 8601-tidslängd (t.ex. P14D).")
+        stage = props.get("pdsaStage", "").strip()
+        if stage and stage not in PDSA_STAGES:
+            ctx.add("invalid_pdsa_stage", task,
+                    f"PDSA-steget '{stage}' finns inte (välj plan, do, study eller act).")  # fmt: skip
 
 
 def _is_duration(text: str) -> bool:

@@ -1,0 +1,345 @@
+"""PDSA cycle records: the Plan, Do, Study and Act tasks write the cycle record; the next Plan and
+the Study start prefilled from it; ramps and cycles as the case and unit pages show them.
+
+A task writes the record when its model gives it a ``pdsaStage`` property (plan, do, study, act);
+:func:`record_step` is called by ``complete_task`` in the same transaction as the completion, so a
+record and its task are done together or not at all. The workflow still receives the values its
+expressions read (``act_decision`` for the loop's gateway); the record is the one place the rest is
+kept (besides the form submission, the audit trail).
+
+A unit runs one ramp at a time per case: the first Plan without an active ramp starts one; Act
+*adapt* keeps it going (the next Plan is prefilled from the last cycle), *adopt* or *abandon* ends
+it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.orm import Session
+
+from engine.clock import utcnow
+from engine.errors import NotFoundError
+from engine.persistence import Case, DataPoint, Measure, PdsaCycle, PdsaRamp, Unit
+from engine.persistence.pdsa import ramp_measures
+from engine.services.access import participant_roles
+from engine.services.actors import Actor
+from engine.workdays import STOCKHOLM, add_duration
+
+DEFAULT_CYCLE = "P3M"
+
+_PLAN_FIELDS = ("objective", "purpose", "change_idea", "questions", "plan_tasks", "data_collection")
+_DO_FIELDS = ("carried_out_as_planned", "observations", "problems", "unexpected_findings")
+
+
+def today() -> date:
+    """Today in Sweden: the date a person sees on the wall."""
+    return utcnow().astimezone(STOCKHOLM).date()
+
+
+def _local_date(moment: datetime) -> date:
+    return moment.astimezone(STOCKHOLM).date()
+
+
+def _active_ramp(session: Session, case_id: int, unit_id: int | None) -> PdsaRamp | None:
+    unit = PdsaRamp.unit_id.is_(None) if unit_id is None else PdsaRamp.unit_id == unit_id
+    return session.scalar(
+        select(PdsaRamp)
+        .where(PdsaRamp.case_id == case_id, unit, PdsaRamp.status == "active")
+        .order_by(PdsaRamp.id.desc())
+        .limit(1)
+    )
+
+
+def _latest_cycle(session: Session, ramp_id: int) -> PdsaCycle | None:
+    return session.scalar(
+        select(PdsaCycle).where(PdsaCycle.ramp_id == ramp_id).order_by(PdsaCycle.number.desc()).limit(1)
+    )
+
+
+def _search_text(cycle: PdsaCycle) -> str:
+    """The Study and Act conclusions (and what they answer), folded for a case-insensitive search."""
+    parts = [cycle.objective, cycle.change_idea, cycle.learnt, cycle.next_cycle_plan]
+    parts += [str(r.get(k, "")) for r in cycle.results for k in ("question", "prediction", "result")]
+    return "\n".join(p for p in parts if p).casefold()
+
+
+def _link_measures(session: Session, ramp: PdsaRamp, data_collection: list[dict[str, Any]]) -> None:
+    """Tie the ramp to the case's measures its data-collection plan names (by name, any case)."""
+    wanted = {str(row.get("measure", "")).strip().casefold() for row in data_collection}
+    if not wanted:
+        return
+    measures = session.execute(select(Measure.id, Measure.name).where(Measure.case_id == ramp.case_id)).all()
+    linked = set(session.scalars(select(ramp_measures.c.measure_id).where(ramp_measures.c.ramp_id == ramp.id)))
+    new = [{"ramp_id": ramp.id, "measure_id": mid} for mid, name in measures if name.casefold() in wanted]
+    new = [row for row in new if row["measure_id"] not in linked]
+    if new:
+        session.execute(insert(ramp_measures), new)
+
+
+def link_data_points(session: Session, cycle: PdsaCycle) -> None:
+    """Point the unit's data points of the cycle's period at the cycle (the cycle in force)."""
+    measures = select(Measure.id).where(Measure.case_id == cycle.case_id).scalar_subquery()
+    unit = DataPoint.unit_id.is_(None) if cycle.unit_id is None else DataPoint.unit_id == cycle.unit_id
+    session.execute(
+        update(DataPoint)
+        .where(DataPoint.measure_id.in_(measures), unit)
+        .where(and_(DataPoint.period >= cycle.started_on, DataPoint.period <= cycle.ends_on))
+        .values(cycle_id=cycle.id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def cycle_in_force(session: Session, case_id: int, unit_id: int | None, period: date) -> int | None:
+    """The id of the unit's cycle whose period holds ``period`` (the latest one when they overlap)."""
+    unit = PdsaCycle.unit_id.is_(None) if unit_id is None else PdsaCycle.unit_id == unit_id
+    return session.scalar(
+        select(PdsaCycle.id)
+        .where(PdsaCycle.case_id == case_id, unit, PdsaCycle.started_on <= period, PdsaCycle.ends_on >= period)
+        .order_by(PdsaCycle.started_on.desc(), PdsaCycle.id.desc())
+        .limit(1)
+    )
+
+
+def record_step(
+    session: Session,
+    *,
+    case_id: int,
+    unit_id: int | None,
+    stage: str,
+    data: dict[str, Any],
+    loop_ends_at: datetime | None = None,
+) -> PdsaCycle:
+    """Write a completed PDSA task's form into the unit's current cycle record.
+
+    ``loop_ends_at`` is when the loop's timer fires after the task (the Do step is followed by the
+    timer that ends the cycle's period); without it a cycle lasts three months from its Plan.
+    """
+    now, day = utcnow(), today()
+    ramp = _active_ramp(session, case_id, unit_id)
+    cycle = _latest_cycle(session, ramp.id) if ramp else None
+    if stage == "plan" or cycle is None or cycle.stage == "done":
+        if ramp is None:
+            ramp = PdsaRamp(
+                case_id=case_id,
+                unit_id=unit_id,
+                aim=str(data.get("aim") or data.get("objective") or ""),
+                change_idea=str(data.get("change_idea") or "")[:200],
+                started_on=day,
+            )
+            session.add(ramp)
+            session.flush()
+        elif data.get("aim"):
+            ramp.aim = str(data["aim"])
+        if cycle is not None and cycle.stage != "done":
+            # A Plan while the last cycle is unfinished: the loop was restarted (e.g. the case was
+            # moved to another model version). The old cycle ends here, without an Act decision.
+            cycle.stage, cycle.completed_at = "done", now
+        ends = _local_date(loop_ends_at) if loop_ends_at else _local_date(add_duration(now, DEFAULT_CYCLE))
+        cycle = PdsaCycle(
+            ramp_id=ramp.id,
+            case_id=case_id,
+            unit_id=unit_id,
+            number=(cycle.number + 1) if cycle else 1,
+            stage="plan",
+            started_on=day,
+            ends_on=max(ends, day),
+        )
+        session.add(cycle)
+    assert ramp is not None
+    if stage == "plan":
+        for key in _PLAN_FIELDS:
+            if key in data:
+                setattr(cycle, key, data[key])
+        cycle.change_idea = cycle.change_idea or ramp.change_idea
+        if not ramp.change_idea and cycle.change_idea:
+            ramp.change_idea = cycle.change_idea
+        cycle.stage = "do"
+        session.flush()
+        _link_measures(session, ramp, cycle.data_collection)
+    elif stage == "do":
+        for key in _DO_FIELDS:
+            if key in data:
+                setattr(cycle, key, data[key])
+        if loop_ends_at is not None:
+            cycle.ends_on = max(_local_date(loop_ends_at), cycle.started_on)
+        cycle.stage = "study"
+    elif stage == "study":
+        cycle.results = list(data.get("results") or [])
+        cycle.learnt = str(data.get("learnt") or "")
+        cycle.stage = "act"
+    elif stage == "act":
+        decision = str(data.get("act_decision") or "")
+        cycle.act_decision = decision or None
+        cycle.next_cycle_plan = str(data.get("next_cycle_plan") or "")
+        cycle.scale_up = bool(data.get("scale_up"))
+        cycle.stage, cycle.completed_at = "done", now
+        if decision in ("adopt", "abandon"):
+            ramp.status = "adopted" if decision == "adopt" else "abandoned"
+            ramp.ended_on = day
+    cycle.search_text = _search_text(cycle)
+    cycle.updated_at = now
+    session.flush()
+    link_data_points(session, cycle)
+    return cycle
+
+
+# -- prefill --------------------------------------------------------------------------------------
+
+
+def plan_prefill(session: Session, case_id: int, unit_id: int | None) -> dict[str, Any]:
+    """The Plan form's starting values: the last cycle of an active ramp (its Act's plan for the
+    next cycle as the objective), or, for a first cycle, the case's measures in the data plan."""
+    ramp = _active_ramp(session, case_id, unit_id)
+    last = _latest_cycle(session, ramp.id) if ramp else None
+    if ramp is not None and last is not None and last.stage == "done":
+        return {
+            "objective": last.next_cycle_plan or last.objective,
+            "purpose": last.purpose,
+            "change_idea": last.change_idea or ramp.change_idea,
+            "questions": [dict(q) for q in last.questions],
+            # Who, what and where carry over; when is the new cycle's to decide.
+            "plan_tasks": [{k: v for k, v in t.items() if k != "when"} for t in last.plan_tasks],
+            "data_collection": [dict(d) for d in last.data_collection],
+        }
+    names = session.scalars(select(Measure.name).where(Measure.case_id == case_id).order_by(Measure.id)).all()
+    return {"data_collection": [{"measure": name} for name in names]} if names else {}
+
+
+def current_cycle(session: Session, case_id: int, unit_id: int | None) -> PdsaCycle | None:
+    """The unit's unfinished cycle, if any."""
+    ramp = _active_ramp(session, case_id, unit_id)
+    cycle = _latest_cycle(session, ramp.id) if ramp else None
+    return cycle if cycle is not None and cycle.stage != "done" else None
+
+
+def study_prefill(session: Session, case_id: int, unit_id: int | None) -> dict[str, Any]:
+    """The Study form's starting values: one result row per question and prediction of the Plan."""
+    cycle = current_cycle(session, case_id, unit_id)
+    if cycle is None or not cycle.questions:
+        return {}
+    return {
+        "results": [
+            {"question": q.get("question", ""), "prediction": q.get("prediction", ""), "result": ""}
+            for q in cycle.questions
+        ]
+    }
+
+
+def prefill(session: Session, case_id: int, unit_id: int | None, stage: str | None) -> dict[str, Any]:
+    """Starting values for a PDSA task's form (empty for other tasks)."""
+    if stage == "plan":
+        return plan_prefill(session, case_id, unit_id)
+    if stage == "study":
+        return study_prefill(session, case_id, unit_id)
+    return {}
+
+
+# -- views ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CycleSummary:
+    """A cycle as lists show it."""
+
+    id: int
+    ramp_id: int
+    number: int
+    stage: str
+    unit_id: int | None
+    unit: str | None
+    objective: str
+    started_on: date
+    ends_on: date
+    act_decision: str | None
+
+
+@dataclass(frozen=True)
+class RampView:
+    """A ramp with its cycles (oldest first) and the ids of the measures it moves."""
+
+    id: int
+    case_id: int
+    case_title: str
+    unit_id: int | None
+    unit: str | None
+    aim: str
+    change_idea: str
+    status: str
+    started_on: date
+    ended_on: date | None
+    cycles: list[PdsaCycle]
+    measure_ids: list[int]
+
+
+def _summary(cycle: PdsaCycle, unit: str | None) -> CycleSummary:
+    return CycleSummary(
+        cycle.id, cycle.ramp_id, cycle.number, cycle.stage, cycle.unit_id, unit, cycle.objective,
+        cycle.started_on, cycle.ends_on, cycle.act_decision,
+    )  # fmt: skip
+
+
+def case_cycles(session: Session, actor: Actor, case_id: int, unit_id: int | None = None) -> list[CycleSummary]:
+    """Every cycle of a case (or of one unit), newest first; participants and admins only."""
+    if session.get(Case, case_id) is None:
+        raise NotFoundError("Ärendet finns inte.")
+    participant_roles(session, actor, case_id)
+    query = (
+        select(PdsaCycle, Unit.name)
+        .outerjoin(Unit, Unit.id == PdsaCycle.unit_id)
+        .where(PdsaCycle.case_id == case_id)
+        .order_by(PdsaCycle.started_on.desc(), PdsaCycle.id.desc())
+    )
+    if unit_id is not None:
+        query = query.where(PdsaCycle.unit_id == unit_id)
+    return [_summary(cycle, unit) for cycle, unit in session.execute(query)]
+
+
+def ramp_view(session: Session, actor: Actor, ramp_id: int) -> RampView:
+    """A ramp with its cycles and measures; participants of its case and admins only."""
+    ramp = session.get(PdsaRamp, ramp_id)
+    if ramp is None:
+        raise NotFoundError("Rampen finns inte.")
+    participant_roles(session, actor, ramp.case_id)
+    case = session.get(Case, ramp.case_id)
+    unit = session.get(Unit, ramp.unit_id) if ramp.unit_id else None
+    cycles = list(session.scalars(select(PdsaCycle).where(PdsaCycle.ramp_id == ramp.id).order_by(PdsaCycle.number)))
+    measure_ids = list(
+        session.scalars(
+            select(ramp_measures.c.measure_id)
+            .where(ramp_measures.c.ramp_id == ramp.id)
+            .order_by(ramp_measures.c.measure_id)
+        )
+    )
+    return RampView(
+        ramp.id, ramp.case_id, case.title if case else "", ramp.unit_id, unit.name if unit else None, ramp.aim,
+        ramp.change_idea, ramp.status, ramp.started_on, ramp.ended_on, cycles, measure_ids,
+    )  # fmt: skip
+
+
+def ramp_measure_ids(session: Session, ramp_id: int) -> list[int]:
+    """The ids of the measures a ramp moves."""
+    query = select(ramp_measures.c.measure_id).where(ramp_measures.c.ramp_id == ramp_id)
+    return list(session.scalars(query.order_by(ramp_measures.c.measure_id)))
+
+
+def cycle_record(session: Session, actor: Actor, cycle_id: int) -> PdsaCycle:
+    """One cycle's whole record; participants of its case and admins only."""
+    cycle = session.get(PdsaCycle, cycle_id)
+    if cycle is None:
+        raise NotFoundError("PDSA-cykeln finns inte.")
+    participant_roles(session, actor, cycle.case_id)
+    return cycle
+
+
+def cycle_periods(session: Session, case_id: int, unit_id: int | None) -> list[PdsaCycle]:
+    """The unit's cycles in time order (for chart markers)."""
+    unit = PdsaCycle.unit_id.is_(None) if unit_id is None else PdsaCycle.unit_id == unit_id
+    return list(
+        session.scalars(
+            select(PdsaCycle).where(PdsaCycle.case_id == case_id, unit).order_by(PdsaCycle.started_on, PdsaCycle.id)
+        )
+    )
