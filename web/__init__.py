@@ -44,7 +44,23 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     Babel(app, locale_selector=_locale)
 
-    from web import account, admin, auth, calendar, cases, db, errors, filters, home, notifications, portfolio, tasks
+    from web import (
+        account,
+        admin,
+        auth,
+        calendar,
+        cases,
+        db,
+        errors,
+        filters,
+        home,
+        learning,
+        measures,
+        notifications,
+        portfolio,
+        ramps,
+        tasks,
+    )
 
     db.init_app(app)
     errors.init_app(app)
@@ -60,6 +76,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         admin.bp,
         calendar.bp,
         account.bp,
+        measures.bp,
+        learning.bp,
+        ramps.bp,
     ):
         app.register_blueprint(blueprint)
     return app
