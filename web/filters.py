@@ -1,5 +1,5 @@
 """Template filters and globals: Swedish dates with week numbers (English on request), labels for
-statuses and phases, the header's counts."""
+statuses, phases and PDSA terms, the header's counts."""
 
 from __future__ import annotations
 
@@ -30,6 +30,24 @@ NATIONAL = {
     "godkand": lazy_gettext("Godkänt"),
     "under_framtagande": lazy_gettext("Under framtagande"),
     "under_uppstart": lazy_gettext("Under uppstart"),
+}
+PDSA_STAGES = {
+    "plan": lazy_gettext("Planera"),
+    "do": lazy_gettext("Göra"),
+    "study": lazy_gettext("Studera"),
+    "act": lazy_gettext("Agera"),
+    "done": lazy_gettext("Klar"),
+}
+PDSA_DECISIONS = {
+    "adopt": lazy_gettext("Införa"),
+    "adapt": lazy_gettext("Anpassa"),
+    "abandon": lazy_gettext("Överge"),
+}
+PDSA_PURPOSES = {
+    "collect_information": lazy_gettext("Samla information"),
+    "develop": lazy_gettext("Utveckla en förändring"),
+    "test": lazy_gettext("Testa en förändring"),
+    "implement": lazy_gettext("Införa en förändring"),
 }
 SKANE = {
     "planering_pagar": lazy_gettext("Planering pågår"),
@@ -79,5 +97,13 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(day)
     app.add_template_filter(short_day)
     app.add_template_filter(clock)
-    app.jinja_env.globals.update(PHASES=PHASES, STATUSES=STATUSES, NATIONAL=NATIONAL, SKANE=SKANE)
+    app.jinja_env.globals.update(
+        PHASES=PHASES,
+        STATUSES=STATUSES,
+        NATIONAL=NATIONAL,
+        SKANE=SKANE,
+        PDSA_STAGES=PDSA_STAGES,
+        PDSA_DECISIONS=PDSA_DECISIONS,
+        PDSA_PURPOSES=PDSA_PURPOSES,
+    )
     app.context_processor(lambda: {"header": _header_counts, "actor": g.get("actor"), "locale": str(get_locale())})

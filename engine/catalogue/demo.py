@@ -4,16 +4,21 @@ every page has real content on a fresh `make run`. Cases are driven through the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.catalogue.sample_forms import sample_form_data
-from engine.persistence import Case, Pathway, Region, TaskIndexRow, Unit, User
+from engine.clock import utcnow
+from engine.persistence import Case, Pathway, PdsaRamp, Region, TaskIndexRow, Unit, User
 from engine.services import SYSTEM_ACTOR, Actor, ParticipantSpec, complete_task, send_signal, start_case
+from engine.services.measures import create_measure, import_data_points_csv
+from engine.services.pdsa import current_cycle, link_data_points
 from engine.services.users import create_user
 from engine.services.versions import load_version
+from engine.workdays import STOCKHOLM
 
 DEMO_PASSWORD = "infora-demo-2026"
 
@@ -176,9 +181,63 @@ def _vgr_cases(demo: _Demo) -> None:
     for unit in (lerum, majorna, skene):
         demo.do(case, "step_06_local_anchoring", unit=unit)
     demo.do(case, "step_07_implementation_plan", {"already_compliant": False}, unit=lerum)
-    demo.do(case, "pdsa_plan", unit=lerum)
-    demo.do(case, "pdsa_do", unit=lerum)
+    demo.do(case, "pdsa_plan", STROKE_PLAN, unit=lerum)
+    demo.do(case, "pdsa_do", {"carried_out_as_planned": True, "observations": STROKE_DO}, unit=lerum)
     demo.do(case, "step_07_implementation_plan", {"already_compliant": True}, unit=skene)
+    _stroke_measures(demo, case, lerum, majorna)
+
+
+STROKE_MEASURE = "Andel patienter med uppföljningsbesök inom 3 månader"
+STROKE_PLAN: dict[str, Any] = {
+    "aim": "Alla patienter med stroke eller TIA får ett uppföljningsbesök inom tre månader.",
+    "objective": "Testa att boka uppföljningsbesöket redan vid utskrivningen från sjukhuset.",
+    "purpose": "test",
+    "change_idea": "Boka uppföljning vid utskrivning",
+    "questions": [
+        {"question": "Hinner sjuksköterskan boka besöket vid utskrivningssamtalet?",
+         "prediction": "Ja, i minst 8 av 10 utskrivningar."},
+        {"question": "Ökar andelen uppföljda inom 3 månader?", "prediction": "Från cirka 55 % till över 70 %."},
+    ],
+    "plan_tasks": [{"who": "Distriktssköterska", "what": "Boka besök vid utskrivningssamtalet",
+                    "where": "Närhälsan Lerum vårdcentral", "when": "2026-09-01"}],
+    "data_collection": [{"measure": STROKE_MEASURE, "who": "Verksamhetsutvecklare", "when": "Varje månad"}],
+}  # fmt: skip
+STROKE_DO = "Besöket bokades vid 17 av 21 utskrivningar; helgutskrivningar missades."
+
+
+def _stroke_measures(demo: _Demo, case_id: int, lerum: str, majorna: str) -> None:
+    """A measure with 20 months of data in two units: Lerum's last months, in its running PDSA
+    cycle, rise above the baseline (a signal on the chart); Majorna stays put."""
+    coordinator = demo.users["anna.koordinator"]
+    measure = create_measure(
+        demo.session, coordinator, case_id, name=STROKE_MEASURE, kind="process", direction="higher",
+        unit_label="%", target=80.0, chart_type="run", rules="ihi", baseline_points=12, aggregation="ratio",
+        definition="Andel av patienterna som skrivits ut efter stroke eller TIA som fått ett uppföljningsbesök "
+        "inom 3 månader (täljare: med besök; nämnare: utskrivna).",
+    )  # fmt: skip
+    today = utcnow().astimezone(STOCKHOLM).date()
+    months = today.year * 12 + today.month - 1 - 20  # the 20 whole months before this one
+    first = date(months // 12, months % 12 + 1, 1)
+    lerum_seen = [11, 12, 10, 12, 11, 13, 11, 10, 12, 11, 12, 11, 12, 11, 13, 12, 14, 16, 16, 17]
+    majorna_seen = [14, 15, 13, 15, 14, 16, 15, 14, 15, 13, 15, 14, 15, 16, 14, 15, 14, 15, 16, 15]
+    rows = ["period;value;numerator;denominator;unit"]
+    for k in range(20):
+        month = first.month - 1 + k
+        period = date(first.year + month // 12, month % 12 + 1, 1).isoformat()
+        for unit, seen in ((lerum, lerum_seen), (majorna, majorna_seen)):
+            rows.append(f"{period};{round(100 * seen[k] / 21, 1)};{seen[k]};21;{unit}")
+    lerum_staff = demo.users["maja.lerum"]
+    import_data_points_csv(demo.session, lerum_staff, measure.id, "\n".join(rows) + "\n")
+    # The running cycle began (the Plan was done) two months ago in the story: backdate its period
+    # so the chart shows it against the history. Everything else went through the real tasks.
+    cycle = current_cycle(demo.session, case_id, demo.unit(lerum))
+    assert cycle is not None
+    ramp = demo.session.get(PdsaRamp, cycle.ramp_id)
+    assert ramp is not None
+    ramp.started_on = cycle.started_on = today.replace(day=1) - timedelta(days=62)
+    cycle.ends_on = today + timedelta(days=30)
+    demo.session.flush()
+    link_data_points(demo.session, cycle)
 
 
 def _skane_team(demo: _Demo, units: list[str]) -> list[ParticipantSpec]:

@@ -149,6 +149,7 @@ def record_step(
             ends_on=max(ends, day),
         )
         session.add(cycle)
+        session.flush()  # the column defaults (empty lists and texts) are set from here on
     assert ramp is not None
     if stage == "plan":
         for key in _PLAN_FIELDS:
