@@ -180,6 +180,10 @@ class CaseWorkflow:
         self._guard(task.run)
         self._run_engine()
 
+    def run(self) -> None:
+        """Run the engine to the next waits (after the workflow was moved to another version)."""
+        self._run_engine()
+
     def send_signal(self, name: str, payload: Any = None) -> bool:
         """Deliver a signal to the case; True when a waiting event caught it."""
         return self._deliver("signal", SignalEventDefinition(name), payload)

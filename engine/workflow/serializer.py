@@ -54,6 +54,11 @@ _REGISTRY = _make_registry()
 SPIFF_SERIALIZER_VERSION: str = SPIFF_FORMAT
 
 
+def spec_registry() -> Any:
+    """The converter registry (SpiffWorkflow's spec diff compares specs in their converted form)."""
+    return _REGISTRY
+
+
 def dump_spec(spec: Any, subprocess_specs: dict[str, Any]) -> str:
     """The JSON of a process spec and the specs of the processes it calls."""
     return json.dumps(
