@@ -13,7 +13,7 @@ from engine.persistence.cases import (
 )
 from engine.persistence.catalogue import Organisation, Pathway, Region, Role, Unit
 from engine.persistence.measures import DataPoint, Measure
-from engine.persistence.models import ModelVersion, ProcessModel
+from engine.persistence.models import ModelDraft, ModelVersion, ProcessModel
 from engine.persistence.notifications import CalendarToken, Notification, OutboxMessage, Reminder
 from engine.persistence.pdsa import PdsaCycle, PdsaRamp
 from engine.persistence.users import LoginAttempt, User
@@ -30,6 +30,7 @@ __all__ = [
     "FormSubmission",
     "LoginAttempt",
     "Measure",
+    "ModelDraft",
     "ModelVersion",
     "Notification",
     "Organisation",

@@ -56,3 +56,29 @@ class ModelVersion(Base):
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
 
     process_model: Mapped[ProcessModel] = relationship(back_populates="versions")
+
+
+class ModelDraft(Base):
+    """A coordinator's unpublished edit of a process model: the BPMN document and its forms.
+
+    A model has at most one open draft; saving keeps it even with validation issues (kept in
+    ``issues`` so the editor can pin them to shapes), publishing turns it into a version.
+    """
+
+    __tablename__ = "model_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(120), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    bpmn_xml: Mapped[str] = deferred(mapped_column(Text))
+    # form file name -> JSON Schema: the base version's forms plus any added or edited here
+    forms: Mapped[dict[str, Any]] = deferred(mapped_column(JSONText, default=dict))
+    issues: Mapped[list[dict[str, Any]]] = mapped_column(JSONText, default=list)
+    # open | published | discarded
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    base_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), default=None)
+    published_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), default=None)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

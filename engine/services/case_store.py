@@ -239,13 +239,15 @@ def save_case(
     audit: list[dict[str, Any]],
     *,
     indexed: set[str] | None = None,
+    changes: dict[str, Any] | None = None,
 ) -> None:
     """Store the changed workflow, apply service-task effects, refresh the index, write the audit.
 
-    ``indexed``: the task ids the index held for the case when it was locked (None: read them)."""
+    ``indexed``: the task ids the index held for the case when it was locked (None: read them);
+    ``changes``: further columns to write in the same update (e.g. a new model version)."""
     case, workflow = locked.case, locked.workflow
     now = utcnow()
-    changes: dict[str, Any] = {}
+    changes = dict(changes or {})
     for effect in workflow.effects:
         phase = effect.values.get("phase")
         if effect.kind == "set_case_phase" and changes.get("phase", case.phase) != phase:
