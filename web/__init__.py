@@ -56,6 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         home,
         learning,
         measures,
+        models,
         notifications,
         portfolio,
         ramps,
@@ -79,6 +80,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         measures.bp,
         learning.bp,
         ramps.bp,
+        models.bp,
     ):
         app.register_blueprint(blueprint)
     return app

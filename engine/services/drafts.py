@@ -27,6 +27,7 @@ from engine.services.catalogue import role_lookup
 from engine.services.models import ModelVersionInfo, current_version, executable_process_ids, publish_model_version
 from engine.workflow import compile_bundle
 from engine.workflow.validation import load_form
+from engine.workflow.xml_repair import restore_loop_references
 from engine.workflow.xml_safety import MAX_DOCUMENT_BYTES
 
 MAX_FORMS = 200
@@ -190,9 +191,10 @@ def save_draft_document(
             ]
         )
     parsed = _parse_forms(forms) if forms is not None else dict(draft.forms or {})
+    xml = restore_loop_references(xml, draft.bpmn_xml.encode())
     issues, bundle = validate_document(session, draft.process_id, xml, parsed)
     before = {"issues": len(draft.issues or [])}
-    draft.bpmn_xml, draft.forms, draft.issues = bpmn_xml, parsed, issues
+    draft.bpmn_xml, draft.forms, draft.issues = xml.decode("utf-8"), parsed, issues
     if bundle is not None:
         draft.name = bundle.name
     draft.updated_by_id, draft.updated_at = actor.user_id, utcnow()

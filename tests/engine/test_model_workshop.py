@@ -23,6 +23,7 @@ from engine.services.drafts import (
     save_draft_document,
 )
 from engine.services.model_versions import diff_versions, model_overview
+from engine.workflow.xml_repair import restore_loop_references
 from engine.workflow.xml_safety import MAX_DOCUMENT_BYTES
 from tests.bpmn_builder import SIMPLE_FORM, Process
 from tests.factories import do, make_actor, ready, start_vgr
@@ -227,3 +228,18 @@ def test_a_save_cannot_change_the_process_id(published: Session) -> None:
         save_draft_document(published, coordinator, draft.id, renamed)
     assert err.value.issues[0].code == "process_id_changed"
     assert get_draft(published, coordinator, draft.id).bpmn_xml == draft.bpmn_xml
+
+
+def test_a_modeler_dropping_the_per_unit_loop_gets_it_back(published: Session) -> None:
+    # bpmn-js drops <loopDataInputRef>units</...> (to it, a reference to a missing element id).
+    coordinator = make_actor(published, "loop.koord", "coordinator")
+    draft = open_draft(published, coordinator, "vgr_introduction")
+    stripped = draft.bpmn_xml.replace("<bpmn:loopDataInputRef>units</bpmn:loopDataInputRef>", "")
+    assert "loopDataInputRef" not in stripped
+    saved = save_draft_document(published, coordinator, draft.id, stripped)
+    assert saved.issues == [] and "<bpmn:loopDataInputRef>units</bpmn:loopDataInputRef>" in saved.bpmn_xml
+    # A new per-unit loop (item named "unit") loops over the case's units without the reference.
+    fresh = restore_loop_references(
+        stripped.replace('id="unit" name="unit"', 'id="unit_item" name="unit"').encode(), None
+    )
+    assert b"<bpmn:loopDataInputRef>units</bpmn:loopDataInputRef>" in fresh
