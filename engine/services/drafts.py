@@ -26,9 +26,9 @@ from engine.services.audit import audit_row, write_audit
 from engine.services.catalogue import role_lookup
 from engine.services.models import ModelVersionInfo, current_version, executable_process_ids, publish_model_version
 from engine.workflow import compile_bundle
-from engine.workflow.validation import load_form
+from engine.workflow.validation import NS, load_form
 from engine.workflow.xml_repair import restore_loop_references
-from engine.workflow.xml_safety import MAX_DOCUMENT_BYTES
+from engine.workflow.xml_safety import MAX_DOCUMENT_BYTES, parse_bpmn_xml
 
 MAX_FORMS = 200
 
@@ -126,18 +126,36 @@ def _parse_forms(forms: Mapping[str, Any]) -> dict[str, Any]:
     return parsed
 
 
-def _single_process_id(xml: bytes) -> str:
-    """The one executable process of an uploaded or saved document (InvalidModelError otherwise)."""
+def _main_process_id(xml: bytes, wanted: str | None = None) -> str:
+    """The process a document is the model of (InvalidModelError when it cannot be told).
+
+    A document may hold several executable processes (a collaboration, or a process together with
+    the ones it calls); the model is ``wanted`` when the document has it, else the only executable
+    process, else the only one no other process of the document calls.
+    """
     if len(xml) > MAX_DOCUMENT_BYTES:
         raise InvalidModelError(
             [ModelIssue("too_large", f"Filen är större än {MAX_DOCUMENT_BYTES // 1024 // 1024} MB.")]
         )
     ids = executable_process_ids({"model.bpmn": xml})
-    if len(ids) != 1:
-        raise InvalidModelError(
-            [ModelIssue("process_count", f"Dokumentet ska innehålla exakt en körbar process, inte {len(ids)}.")]
-        )
-    return ids[0]
+    if wanted is not None and wanted in ids:
+        return wanted
+    if len(ids) == 1:
+        return ids[0]
+    called = {c.get("calledElement") for c in parse_bpmn_xml(xml).iterfind(".//bpmn:callActivity", NS)}
+    top = [pid for pid in ids if pid not in called]
+    if len(top) == 1:
+        return top[0]
+    listed = ", ".join(ids) or "ingen"
+    raise InvalidModelError(
+        [
+            ModelIssue(
+                "process_count",
+                f"Dokumentet ska ha en huvudprocess; det har {len(top) or len(ids)} "
+                f"körbara processer som ingen annan anropar ({listed}). Dela upp filen, en process per fil.",
+            )
+        ]
+    )
 
 
 def _context(session: Session, process_id: str) -> tuple[dict[str, bytes], dict[str, Any]]:
@@ -179,7 +197,7 @@ def save_draft_document(
     require_coordinator(actor)
     draft = _draft(session, draft_id)
     xml = bpmn_xml.encode("utf-8")
-    process_id = _single_process_id(xml)
+    process_id = _main_process_id(xml, draft.process_id)
     if process_id != draft.process_id:
         raise InvalidModelError(
             [
@@ -218,7 +236,7 @@ def import_model(
         text = bpmn_xml.decode("utf-8")
     except UnicodeDecodeError as err:
         raise InvalidModelError([ModelIssue("encoding", "Filen är inte UTF-8-kodad XML.")]) from err
-    process_id = _single_process_id(bpmn_xml)
+    process_id = _main_process_id(bpmn_xml, into_process_id)
     parsed = _parse_forms(forms)
     exists = session.scalar(select(ProcessModel.id).where(ProcessModel.process_id == process_id)) is not None
     open_new = session.scalar(

@@ -22,13 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
 from engine.errors import InvalidModelError, ModelIssue
 from engine.services.catalogue import DEFAULT_ROLES
+from engine.services.drafts import import_model
 from engine.services.models import executable_process_ids
 from engine.workflow.compiler import CompiledBundle, compile_bundle
 from engine.workflow.validation import NS
 from engine.workflow.xml_safety import UnsafeXmlError, parse_bpmn_xml
+from tests.factories import make_actor
 
 # shared/ sits beside the repository (as on CI); INFORA_SHARED_DIR points elsewhere when it does not.
 SHARED = Path(os.environ.get("INFORA_SHARED_DIR") or Path(__file__).resolve().parents[3] / "shared")
@@ -267,3 +270,32 @@ def test_corpus_issues_name_their_element() -> None:
         if not i.element_id and i.code not in {"invalid_xml", "bpmn_invalid"}
     ]
     assert unnamed == [], "issues without an element id:\n" + "\n".join(unnamed)
+
+
+def test_every_corpus_file_through_the_workshop_import(published: Session) -> None:
+    """Issue 6: each corpus file uploaded as a new model is either taken as a draft (with its
+    validation issues, each pinned and coded) or refused with a specific code; nothing else escapes.
+    Each upload runs in its own savepoint, as each would be its own request."""
+    _require_corpus()
+    coordinator = make_actor(published, "corpus.koord", "coordinator")
+    tally: Counter[str] = Counter()
+    for name, data in _documents().items():
+        savepoint = published.begin_nested()
+        try:
+            draft = import_model(published, coordinator, data, {})
+        except InvalidModelError as err:
+            assert err.issues and all(i.message.strip() for i in err.issues), name
+            tally.update(f"refused:{i.code}" for i in err.issues)
+            print(f"  {name}: refused {', '.join(sorted({i.code for i in err.issues}))}")
+        else:
+            verdict = "clean" if draft.publishable else "with issues"
+            tally[f"draft {verdict}"] += 1
+            for issue in draft.issues:
+                assert issue["code"] in KNOWN_CODES and issue["message"].strip(), (name, issue)
+            print(f"  {name}: draft {verdict} {sorted({i['code'] for i in draft.issues})}")
+        finally:
+            savepoint.rollback()
+    print("workshop import tally:", dict(sorted(tally.items())))
+    assert sum(tally.values()) >= EXPECTED_FILES
+    assert tally["draft clean"] + tally["draft with issues"] >= 20  # most files are single-process BPMN
+    assert set(tally) - {"draft clean", "draft with issues"} <= {"refused:process_count", "refused:process_id_clash"}
