@@ -16,9 +16,10 @@ from engine.persistence.measures import DataPoint, Measure
 from engine.persistence.models import ModelDraft, ModelVersion, ProcessModel
 from engine.persistence.notifications import CalendarToken, Notification, OutboxMessage, Reminder
 from engine.persistence.pdsa import PdsaCycle, PdsaRamp
-from engine.persistence.users import LoginAttempt, User
+from engine.persistence.users import ApiToken, LoginAttempt, User
 
 __all__ = [
+    "ApiToken",
     "AuditEvent",
     "Base",
     "CalendarToken",
