@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -40,6 +40,11 @@ def _wants_json() -> bool:
 def _respond(
     status: int, code: str, message: str, fields: dict[str, list[str]] | None = None
 ) -> tuple[Response | str, int]:
+    # An error answer changes nothing: the request's session is rolled back here, because an error
+    # a handler turned into a response reaches the teardown as a success and would be committed.
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
     if _wants_json():
         return jsonify({"status": status, "code": code, "message": message, "errors": fields or {}}), status
     return render_template("error.html", status=status, message=message), status
