@@ -32,6 +32,12 @@ class NotFoundError(InforaError):
     code = "not_found"
 
 
+class NotAuthenticatedError(InforaError):
+    """Nobody is signed in, or the credentials (an API token) are not valid."""
+
+    code = "not_authenticated"
+
+
 class PermissionDeniedError(InforaError):
     """The actor may not do this, e.g. lacks the role of the task's lane."""
 

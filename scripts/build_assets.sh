@@ -26,6 +26,10 @@ files=(
   "chart.js/LICENSE.md chart.js/LICENSE.md"
   "chartjs-plugin-annotation/dist/chartjs-plugin-annotation.min.js chartjs-plugin-annotation/chartjs-plugin-annotation.min.js"
   "chartjs-plugin-annotation/LICENSE.md chartjs-plugin-annotation/LICENSE.md"
+  "swagger-ui-dist/swagger-ui-bundle.js swagger-ui/swagger-ui-bundle.js"
+  "swagger-ui-dist/swagger-ui.css swagger-ui/swagger-ui.css"
+  "swagger-ui-dist/LICENSE swagger-ui/LICENSE"
+  "swagger-ui-dist/NOTICE swagger-ui/NOTICE"
 )
 
 command -v npm >/dev/null 2>&1 || {

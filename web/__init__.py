@@ -47,6 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from web import (
         account,
         admin,
+        api,
         auth,
         calendar,
         cases,
@@ -83,6 +84,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         models.bp,
     ):
         app.register_blueprint(blueprint)
+    api.init_app(app)
     return app
 
 

@@ -14,6 +14,7 @@ from engine.errors import (
     ConflictError,
     InforaError,
     InvalidModelError,
+    NotAuthenticatedError,
     NotFoundError,
     PermissionDeniedError,
     TooManyAttemptsError,
@@ -22,6 +23,7 @@ from engine.errors import (
 
 log = logging.getLogger("infora.web")
 STATUS: list[tuple[type[InforaError], int]] = [
+    (NotAuthenticatedError, 401),
     (NotFoundError, 404),
     (PermissionDeniedError, 403),
     (ConflictError, 409),
@@ -56,7 +58,26 @@ def _domain(err: InforaError) -> tuple[Response | str, int]:
     return _respond(status, err.code, err.message, fields)
 
 
+def _flat(messages: object, path: str = "") -> dict[str, list[str]]:
+    """webargs' nested messages ({"json": {"units": {"0": ["…"]}}}) as field path -> messages."""
+    if isinstance(messages, dict):
+        found: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            inner = "" if not path and key in ("json", "query", "form", "files", "headers") else str(key)
+            found.update(_flat(value, f"{path}/{inner}".strip("/") if inner else path))
+        return found
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {path: list(messages)}
+    if isinstance(messages, list):
+        return {k: v for i, m in enumerate(messages) for k, v in _flat(m, f"{path}/{i}".strip("/")).items()}
+    return {path: [str(messages)]}
+
+
 def _http(err: HTTPException) -> tuple[Response | str, int]:
+    data = getattr(err, "data", None)
+    if err.code == 422 and isinstance(data, dict) and "messages" in data:
+        # flask-smorest/webargs refused the request's parameters or body
+        return _respond(422, "validation", _("Felaktiga värden i begäran."), _flat(data["messages"]))
     messages = {
         404: _("Sidan finns inte."),
         403: _("Du har inte behörighet till sidan."),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVarTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.clock import utcnow
@@ -15,6 +16,7 @@ from engine.services.access import from_actionable_tasks
 from engine.services.actors import Actor
 
 DUE_FILTERS = ("all", "overdue", "week", "none")
+_Ts = TypeVarTuple("_Ts")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,35 @@ class InboxItem:
     assignee_name: str | None
 
 
-def inbox(session: Session, actor: Actor, filters: InboxFilters | None = None, limit: int = 300) -> list[InboxItem]:
+def _filtered(query: Select[*_Ts], actor: Actor, filters: InboxFilters, now: datetime) -> Select[*_Ts]:
+    """``query`` (over the task index joined with the case) narrowed to the inbox and its filters."""
+    query = query.where(TaskIndexRow.state == "ready", TaskIndexRow.kind == "user", Case.status == "running")
+    if filters.mine_only:
+        query = query.where(TaskIndexRow.assignee_id == actor.user_id)
+    if filters.pathway_id is not None:
+        query = query.where(Case.pathway_id == filters.pathway_id)
+    if filters.region_id is not None:
+        query = query.where(Case.region_id == filters.region_id)
+    if filters.step:
+        query = query.where(TaskIndexRow.name == filters.step)
+    if filters.due == "overdue":
+        query = query.where(TaskIndexRow.due_at < now)
+    elif filters.due == "week":
+        query = query.where(TaskIndexRow.due_at < now + timedelta(days=7))
+    elif filters.due == "none":
+        query = query.where(TaskIndexRow.due_at.is_(None))
+    return query
+
+
+def inbox_total(session: Session, actor: Actor, filters: InboxFilters | None = None) -> int:
+    """How many tasks the filtered inbox holds in all (for a paginated list)."""
+    query = from_actionable_tasks(select(func.count()), actor).join(Case, Case.id == TaskIndexRow.case_id)
+    return session.scalar(_filtered(query, actor, filters or InboxFilters(), utcnow())) or 0
+
+
+def inbox(
+    session: Session, actor: Actor, filters: InboxFilters | None = None, limit: int = 300, offset: int = 0
+) -> list[InboxItem]:
     """The actor's ready tasks, soonest due first (undated last)."""
     filters = filters or InboxFilters()
     now = utcnow()
@@ -62,27 +92,13 @@ def inbox(session: Session, actor: Actor, filters: InboxFilters | None = None, l
         .outerjoin(Unit, Unit.id == TaskIndexRow.unit_id)
         .outerjoin(Role, Role.code == TaskIndexRow.lane)
         .outerjoin(assignee, assignee.id == TaskIndexRow.assignee_id)
-        .where(
-            TaskIndexRow.state == "ready",
-            TaskIndexRow.kind == "user",
-            Case.status == "running",
-        )
     )
-    if filters.mine_only:
-        query = query.where(TaskIndexRow.assignee_id == actor.user_id)
-    if filters.pathway_id is not None:
-        query = query.where(Case.pathway_id == filters.pathway_id)
-    if filters.region_id is not None:
-        query = query.where(Case.region_id == filters.region_id)
-    if filters.step:
-        query = query.where(TaskIndexRow.name == filters.step)
-    if filters.due == "overdue":
-        query = query.where(TaskIndexRow.due_at < now)
-    elif filters.due == "week":
-        query = query.where(TaskIndexRow.due_at < now + timedelta(days=7))
-    elif filters.due == "none":
-        query = query.where(TaskIndexRow.due_at.is_(None))
-    query = query.order_by(TaskIndexRow.due_at.is_(None), TaskIndexRow.due_at, TaskIndexRow.ready_at).limit(limit)
+    query = _filtered(query, actor, filters, now)
+    query = query.order_by(
+        TaskIndexRow.due_at.is_(None), TaskIndexRow.due_at, TaskIndexRow.ready_at, TaskIndexRow.id
+    ).limit(limit)
+    if offset:
+        query = query.offset(offset)
     return [
         InboxItem(
             task_id=row.task_id,

@@ -1,0 +1,62 @@
+"""The JSON API, version 1 (``/api/v1``): flask-smorest resources on marshmallow schemas; the
+OpenAPI document is generated from the code and served at ``/api/v1/openapi.json``, with a
+browsable page at ``/api/v1/docs``.
+
+Every resource calls the same services as the pages, so permissions are the UI's. Errors come out
+of web/errors.py in one format (status, code, message, field errors) like every other JSON answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+
+from web.api.schemas import ErrorSchema
+
+PREFIX = "/api/v1"
+
+
+class InforaApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api without its own HTTP error handler: web/errors.py answers every error
+    (pages and API alike), so one format holds everywhere."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self) -> None:
+        """Leave error handling to web/errors.py."""
+
+
+def init_app(app: Flask) -> InforaApi:
+    """Register the API resources, the OpenAPI document and the docs page."""
+    from web import csrf
+    from web.api import auth, cases, catalogue, docs, notifications, tasks, tokens
+
+    config: dict[str, Any] = {
+        "API_TITLE": "Infora API",
+        "API_VERSION": "1",
+        "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": PREFIX,
+        "OPENAPI_JSON_PATH": "openapi.json",
+    }
+    for key, value in config.items():
+        app.config.setdefault(key, value)
+    api = InforaApi(
+        app,
+        spec_kwargs={
+            "info": {
+                "description": "Infora's JSON API: process models, cases, tasks, PDSA cycles, measures, "
+                "notifications and the pathway catalogue. Authenticate with a personal access token "
+                "(`Authorization: Bearer inf_…`), created on the account page or with `infora token create`.",
+            },
+        },
+    )
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.spec.options["security"] = [{"bearer": []}]
+    for module in (catalogue, cases, tasks, notifications, tokens):
+        api.register_blueprint(module.blp, url_prefix=PREFIX)
+        csrf.exempt(module.blp)  # checked in web/api/auth.py instead: only cookie-authenticated writes need it
+    auth.init_app(app)
+    docs.init_app(app)
+    return api
