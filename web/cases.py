@@ -9,7 +9,16 @@ from flask_babel import gettext as _
 
 from engine.errors import ValidationError
 from engine.services import ParticipantSpec, cancel_case, lookups, resume_case, send_signal, start_case, suspend_case
-from engine.services.case_view import add_participant, case_detail, case_diagram, remove_participant
+from engine.services.case_view import (
+    add_participant,
+    case_detail,
+    case_diagram,
+    measure_signals,
+    remove_participant,
+    unit_detail,
+)
+from engine.services.chart_data import case_measure_status
+from engine.services.pdsa import case_cycles
 from engine.services.task_view import add_comment
 from web.auth import coordinator_required, login_required
 from web.db import get_session
@@ -25,7 +34,22 @@ def case_page(case_id: int) -> ResponseReturnValue:
     detail = case_detail(db, g.actor, case_id)
     people = lookups.people(db) if detail.can_manage else []
     roles = lookups.roles(db) if detail.can_manage else []
-    return render_template("cases/case.html", case=detail, people=people, roles=roles)
+    return render_template(
+        "cases/case.html",
+        case=detail,
+        people=people,
+        roles=roles,
+        cycles=case_cycles(db, g.actor, case_id),
+        signals=measure_signals(db, g.actor, case_id),
+    )
+
+
+@bp.get("/arenden/<int:case_id>/enheter/<int:unit_id>")
+@login_required
+def unit_page(case_id: int, unit_id: int) -> ResponseReturnValue:
+    db = get_session()
+    unit = unit_detail(db, g.actor, case_id, unit_id)
+    return render_template("cases/unit.html", unit=unit, measures=case_measure_status(db, g.actor, case_id, unit_id))
 
 
 @bp.get("/arenden/<int:case_id>/diagram")

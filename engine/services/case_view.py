@@ -1,10 +1,11 @@
 """Everything the case page shows: the diagram with where the case stands, the timeline, the
-participants, each unit's progress; and managing participants."""
+participants, each unit's progress, the measures' current signals; the unit page (a unit's PDSA
+ramps and open steps); and managing participants."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from lxml import etree
@@ -19,8 +20,12 @@ from engine.persistence import (
     CaseParticipant,
     CaseUnit,
     Comment,
+    DataPoint,
+    Measure,
     ModelVersion,
     Pathway,
+    PdsaCycle,
+    PdsaRamp,
     Region,
     Role,
     TaskIndexRow,
@@ -30,6 +35,8 @@ from engine.persistence import (
 from engine.services.access import participant_roles
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
+from engine.services.chart_data import ChartPoint, ChartView, SignalView, analyse
+from engine.services.pdsa import CycleSummary
 
 
 @dataclass(frozen=True)
@@ -279,3 +286,159 @@ def remove_participant(session: Session, actor: Actor, case_id: int, participant
     before = {"user_id": participant.user_id, "role": participant.role_code, "unit_id": participant.unit_id}
     session.execute(delete(CaseParticipant).where(CaseParticipant.id == participant_id))
     write_audit(session, [audit_row(actor, "participant_removed", case_id=case_id, before=before)])
+
+
+# -- PDSA on the case and unit pages ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeasureSignal:
+    """A measure's latest value and current signal for one unit (None: the case as a whole)."""
+
+    measure_id: int
+    measure: str
+    unit_label: str
+    unit_id: int | None
+    unit: str | None
+    period: date | None
+    value: float | None
+    current: str | None
+    """improvement, concern or neutral (as :attr:`ChartView.current`); None without a signal."""
+
+
+def _current_signal(measure: Measure, rows: list[tuple[date, float | None, bool]]) -> str | None:
+    """The current signal of a series by the very rule the chart uses (:attr:`ChartView.current`):
+    the series is analysed as the chart analyses it and put in a chart view of its own."""
+    _, _, signals = analyse(measure, rows)
+    view = ChartView(
+        measure.id, measure.case_id, measure.name, measure.definition, measure.unit_label, measure.direction,
+        measure.target, measure.chart_type, measure.rules, "unit", None, None,
+        [ChartPoint(i, period, value, excluded, False, "", None, None, 0)
+         for i, (period, value, excluded) in enumerate(rows)],
+        [],
+        [SignalView(s.kind, s.variation, s.direction, tuple(rows[i][0] for i in s.indices)) for s in signals],
+    )  # fmt: skip
+    return view.current
+
+
+def measure_signals(session: Session, actor: Actor, case_id: int, unit_id: int | None = None) -> list[MeasureSignal]:
+    """Each measure's current signal for every unit of the case (or one unit), and for the case as
+    a whole where it has data of its own; by measure, then unit. Participants and admins only.
+
+    Three queries however many measures and units there are (the case page lists them all), where
+    a chart view per measure and unit would read the database for each.
+    """
+    _case(session, actor, case_id)
+    measures = list(session.scalars(select(Measure).where(Measure.case_id == case_id).order_by(Measure.name)))
+    unit_query = (
+        select(Unit.id, Unit.name)
+        .join(CaseUnit, CaseUnit.unit_id == Unit.id)
+        .where(CaseUnit.case_id == case_id)
+        .order_by(Unit.name, Unit.id)
+    )
+    if unit_id is not None:
+        unit_query = unit_query.where(Unit.id == unit_id)
+    units: list[tuple[int | None, str | None]] = [(i, n) for i, n in session.execute(unit_query)]
+    if not measures:
+        return []
+    point_query = (
+        select(DataPoint.measure_id, DataPoint.unit_id, DataPoint.period, DataPoint.value, DataPoint.excluded)
+        .where(DataPoint.measure_id.in_([m.id for m in measures]))
+        .order_by(DataPoint.period)
+    )
+    if unit_id is not None:
+        point_query = point_query.where(DataPoint.unit_id == unit_id)
+    series: dict[tuple[int, int | None], list[tuple[date, float | None, bool]]] = {}
+    for measure_id, point_unit, period, value, excluded in session.execute(point_query):
+        series.setdefault((measure_id, point_unit), []).append((period, value, excluded))
+    result = []
+    for measure in measures:
+        scopes = ([(None, None)] if unit_id is None and (measure.id, None) in series else []) + units
+        for scope_id, scope_name in scopes:
+            rows = series.get((measure.id, scope_id), [])
+            last = next(((p, v) for p, v, excluded in reversed(rows) if v is not None and not excluded), None)
+            result.append(
+                MeasureSignal(
+                    measure.id, measure.name, measure.unit_label, scope_id, scope_name,
+                    last[0] if last else None, last[1] if last else None,
+                    _current_signal(measure, rows) if rows else None,
+                )
+            )  # fmt: skip
+    return result
+
+
+@dataclass(frozen=True)
+class RampSummary:
+    """A ramp of a unit with its cycles, oldest first."""
+
+    id: int
+    aim: str
+    change_idea: str
+    status: str
+    started_on: date
+    ended_on: date | None
+    cycles: list[CycleSummary]
+
+
+@dataclass
+class UnitDetail:
+    """A unit page's content: the unit's ramps with their cycles and its open steps."""
+
+    case_id: int
+    case_title: str
+    case_status: str
+    unit_id: int
+    name: str
+    ramps: list[RampSummary] = field(default_factory=list)
+    steps: list[StepView] = field(default_factory=list)
+    loop_ends_at: datetime | None = None
+
+
+def unit_detail(session: Session, actor: Actor, case_id: int, unit_id: int) -> UnitDetail:
+    """One unit of a case: its PDSA ramps (newest first) with their cycles, and its open steps.
+    Participants of the case and admins only; NotFoundError for a unit outside the case."""
+    case, _ = _case(session, actor, case_id)
+    name = session.scalar(
+        select(Unit.name)
+        .join(CaseUnit, CaseUnit.unit_id == Unit.id)
+        .where(CaseUnit.case_id == case_id, Unit.id == unit_id)
+    )
+    if name is None:
+        raise NotFoundError("Enheten ingår inte i ärendet.")
+    ramps = list(
+        session.scalars(
+            select(PdsaRamp)
+            .where(PdsaRamp.case_id == case_id, PdsaRamp.unit_id == unit_id)
+            .order_by(PdsaRamp.started_on.desc(), PdsaRamp.id.desc())
+        )
+    )
+    cycles: dict[int, list[CycleSummary]] = {}
+    for c in session.scalars(
+        select(PdsaCycle)
+        .where(PdsaCycle.case_id == case_id, PdsaCycle.unit_id == unit_id)
+        .order_by(PdsaCycle.ramp_id, PdsaCycle.number)
+    ):
+        cycles.setdefault(c.ramp_id, []).append(
+            CycleSummary(c.id, c.ramp_id, c.number, c.stage, c.unit_id, name, c.objective, c.started_on, c.ends_on,
+                         c.act_decision)
+        )  # fmt: skip
+    now = utcnow()
+    steps = [
+        StepView(
+            r.task_id, r.bpmn_id, r.name, r.kind, r.unit_id, r.due_at,
+            bool(r.due_at and r.due_at < now and r.kind == "user"), assignee, r.event_name,
+        )
+        for r, assignee in session.execute(
+            select(TaskIndexRow, User.display_name)
+            .outerjoin(User, User.id == TaskIndexRow.assignee_id)
+            .where(TaskIndexRow.case_id == case_id, TaskIndexRow.unit_id == unit_id)
+            .order_by(TaskIndexRow.ready_at, TaskIndexRow.id)
+        )
+    ]  # fmt: skip
+    return UnitDetail(
+        case.id, case.title, case.status, unit_id, name,
+        [RampSummary(r.id, r.aim, r.change_idea, r.status, r.started_on, r.ended_on, cycles.get(r.id, []))
+         for r in ramps],
+        steps,
+        min((s.due_at for s in steps if s.kind == "timer" and s.due_at), default=None),
+    )  # fmt: skip

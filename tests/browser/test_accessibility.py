@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from tests.browser.test_flows import _case_at_implementation_plan, sign_in
 from tests.factories import make_actor, task_row
+from tests.web.test_pdsa_pages import make_ramp
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -36,6 +37,7 @@ def test_every_page_has_no_axe_violations(page: Page, published: Session, langua
     case_id, team, unit = _case_at_implementation_plan(published)
     task_id = task_row(published, case_id, "step_07_implementation_plan", unit=unit).task_id
     admin = make_actor(published, "tillganglig.admin", "admin")
+    ramp_id, cycle_id = make_ramp(published, case_id, unit)
     published.commit()
     found: dict[str, list[str]] = {}
 
@@ -53,6 +55,9 @@ def test_every_page_has_no_axe_violations(page: Page, published: Session, langua
         check(path)
     sign_in(page, published, team.by_unit[unit].username, language)
     for path in ("/uppgifter", f"/uppgifter/{task_id}", "/aviseringar", "/konto", "/oversikt", f"/arenden/{case_id}"):
+        check(path)
+    for path in ("/larande", f"/arenden/{case_id}/enheter/{unit}", f"/ramper/{ramp_id}", f"/ramper/{ramp_id}/utskrift",
+                 f"/cykler/{cycle_id}"):  # fmt: skip
         check(path)
     # The task form after a submission with errors (error summary, invalid fields).
     page.goto(f"/uppgifter/{task_id}")
