@@ -105,6 +105,7 @@ def load_demo_data(session: Session) -> None:
     demo = _Demo(session, users)
     _vgr_cases(demo)
     _skane_cases(demo)
+    _kronoberg_case(demo)
 
 
 def _p(demo: _Demo, username: str, role: str, unit: str | None = None) -> ParticipantSpec:
@@ -263,3 +264,53 @@ def _skane_cases(demo: _Demo) -> None:
     demo.do(case, "unit_introduction", {"already_compliant": False}, unit=lindeborg)
     demo.do(case, "unit_introduction", {"already_compliant": True}, unit=kavlinge)
     demo.do(case, "pdsa_plan", unit=lindeborg)
+
+
+KRONOBERG_USERS: tuple[tuple[str, str, str, str, str | None], ...] = (
+    # username, display name, system role, case role, unit
+    ("eva.kronoberg", "Eva Gustafsson", "coordinator", "koordinator", None),
+    ("bengt.kunskap", "Bengt Karlsson", "member", "kunskapsstyrning", None),
+    ("sofia.processagare", "Sofia Lindberg", "member", "processagare", None),
+    ("lars.processledare", "Lars Svensson", "member", "processledare", None),
+    ("magnus.medicin", "Magnus Ek", "member", "medicinskt_ansvarig", None),
+    ("amir.teleborg", "Amir Hassan", "member", "lokal_verksamhet", "Vårdcentralen Teleborg"),
+    ("linnea.ljungby", "Linnéa Berg", "member", "lokal_verksamhet", "Vårdcentralen Ljungby"),
+)
+KRONOBERG_PLAN: dict[str, Any] = {
+    "aim": "Alla patienter med KOL på Vårdcentralen Teleborg har en aktuell egenvårdsplan.",
+    "objective": "Testa att sjuksköterskan gör egenvårdsplanen tillsammans med patienten vid årskontrollen.",
+    "purpose": "test",
+    "change_idea": "Egenvårdsplan vid årskontrollen",
+}
+
+
+def _kronoberg_case(demo: _Demo) -> None:
+    """Region Kronoberg's variant, introduced in two primary care centres: decided, mapped and
+    staffed; Ljungby already works per the pathway, Teleborg is in its first PDSA cycle (Do)."""
+    teleborg, ljungby = "Vårdcentralen Teleborg", "Vårdcentralen Ljungby"
+    team: list[ParticipantSpec] = []
+    for username, name, system_role, case_role, unit in KRONOBERG_USERS:
+        user = demo.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            user = create_user(demo.session, SYSTEM_ACTOR, username=username, display_name=name,
+                               system_role=system_role, email=f"{username}@example.se", password=DEMO_PASSWORD)  # fmt: skip
+        demo.users[username] = Actor(user.id, user.username, user.display_name, user.system_role)
+        team.append(_p(demo, username, case_role, unit))
+    team += [_p(demo, "amir.teleborg", "processteam"), _p(demo, "linnea.ljungby", "processteam")]
+    case = start_case(
+        demo.session,
+        demo.users["eva.kronoberg"],
+        process_id="kronoberg_introduction",
+        title="KOL (1+2) – Region Kronoberg",
+        pathway_id=demo.pathway("KOL (1+2)"),
+        region_id=demo.region("kronoberg"),
+        unit_ids=[demo.unit(teleborg), demo.unit(ljungby)],
+        participants=team,
+    ).id
+    demo.do(case, "decide_introduction", {"introduce": True, "decided_by": "Hälso- och sjukvårdens ledningsgrupp"})
+    demo.do(case, "mapping")
+    demo.do(case, "appoint", {"process_owner": "Sofia Lindberg", "process_lead": "Lars Svensson",
+                              "medical_lead": "Magnus Ek"})  # fmt: skip
+    demo.do(case, "unit_introduction", {"already_compliant": True}, unit=ljungby)
+    demo.do(case, "unit_introduction", {"already_compliant": False}, unit=teleborg)
+    demo.do(case, "pdsa_plan", KRONOBERG_PLAN, unit=teleborg)
