@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session
 
 from engine.catalogue.bootstrap import bootstrap
 from engine.catalogue.demo import DEMO_PASSWORD
@@ -21,6 +22,7 @@ from engine.scheduler.runner import SchedulerRunner, describe
 from engine.services import SYSTEM_ACTOR, Actor, publish_model_version
 from engine.services.calendar_feed import create_calendar_token, revoke_calendar_tokens
 from engine.services.models import executable_process_ids, read_model_directory
+from engine.services.tokens import MAX_DAYS, create_token, list_tokens, revoke_token
 from engine.services.users import create_user, find_user, list_users, set_password
 
 DEFAULT_MODELS = Path(__file__).resolve().parents[1] / "bpmn"
@@ -240,6 +242,71 @@ def model_publish(ctx: click.Context, directory: Path, process_ids: tuple[str, .
             for pid in process_ids or executable_process_ids(documents):
                 info = publish_model_version(session, SYSTEM_ACTOR, pid, documents, forms)
                 click.echo(f"{pid}: version {info.number} {'publicerad' if info.created else '(oförändrad)'}")
+    except InforaError as err:
+        _fail(err)
+    finally:
+        engine.dispose()
+
+
+@main.group()
+def token() -> None:
+    """Personliga API-nycklar (Authorization: Bearer inf_…)."""
+
+
+def _user_actor(session: Session, username: str) -> Actor:
+    found = find_user(session, username)
+    return Actor(found.id, found.username, found.display_name, found.system_role)
+
+
+@token.command("create")
+@click.argument("username")
+@click.option("--name", "token_name", required=True, help="Vad nyckeln ska användas till")
+@click.option("--days", default=90, show_default=True, type=click.IntRange(1, MAX_DAYS), help="Giltighet i dagar")
+@click.pass_context
+def token_create(ctx: click.Context, username: str, token_name: str, days: int) -> None:
+    """Skapa en API-nyckel åt användaren; nyckeln skrivs ut en gång (bara dess hash sparas)."""
+    engine, factory = _factory(ctx.obj["url"])
+    try:
+        with unit_of_work(factory) as session:
+            info, secret = create_token(session, _user_actor(session, username), token_name, days)
+        click.echo(secret)
+        click.echo(f"Nyckel {info.id} ({info.name}) gäller till {info.expires_at:%Y-%m-%d}. Den visas inte igen.",
+                   err=True)  # fmt: skip
+    except InforaError as err:
+        _fail(err)
+    finally:
+        engine.dispose()
+
+
+@token.command("list")
+@click.argument("username")
+@click.pass_context
+def token_list(ctx: click.Context, username: str) -> None:
+    """Lista användarens API-nycklar (aldrig själva nycklarna)."""
+    engine, factory = _factory(ctx.obj["url"])
+    try:
+        with unit_of_work(factory, write=False) as session:
+            for t in list_tokens(session, _user_actor(session, username)):
+                expires = f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "-"
+                used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "-"
+                state = "giltig" if t.active else ("återkallad" if t.revoked_at else "utgången")
+                click.echo(f"{t.id}\t{t.prefix}…\t{t.name}\t{state}\tgäller till {expires}\tsenast använd {used}")
+    except InforaError as err:
+        _fail(err)
+    finally:
+        engine.dispose()
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_context
+def token_revoke(ctx: click.Context, token_id: int) -> None:
+    """Återkalla en API-nyckel (vems som helst: kommandot körs som administratör)."""
+    engine, factory = _factory(ctx.obj["url"])
+    try:
+        with unit_of_work(factory) as session:
+            info = revoke_token(session, SYSTEM_ACTOR, token_id)
+        click.echo(f"Nyckel {info.id} ({info.name}) är återkallad.")
     except InforaError as err:
         _fail(err)
     finally:

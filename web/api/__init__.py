@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 from flask_smorest import Api
 
+from engine.errors import ValidationError
 from web.api.schemas import ErrorSchema
 
 PREFIX = "/api/v1"
@@ -31,7 +32,7 @@ class InforaApi(Api):  # type: ignore[misc]
 def init_app(app: Flask) -> InforaApi:
     """Register the API resources, the OpenAPI document and the docs page."""
     from web import csrf
-    from web.api import auth, cases, catalogue, docs, notifications, tasks, tokens
+    from web.api import auth, cases, catalogue, docs, measures, models, notifications, pdsa, tasks, tokens
 
     config: dict[str, Any] = {
         "API_TITLE": "Infora API",
@@ -54,9 +55,45 @@ def init_app(app: Flask) -> InforaApi:
     )
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.spec.options["security"] = [{"bearer": []}]
-    for module in (catalogue, cases, tasks, notifications, tokens):
+    for module in (catalogue, cases, tasks, models, pdsa, measures, notifications, tokens):
         api.register_blueprint(module.blp, url_prefix=PREFIX)
         csrf.exempt(module.blp)  # checked in web/api/auth.py instead: only cookie-authenticated writes need it
     auth.init_app(app)
+    app.before_request(_refuse_unstorable_text)
     docs.init_app(app)
     return api
+
+
+def _unstorable(value: Any) -> bool:
+    """Whether a JSON value holds text no database stores: a NUL character (PostgreSQL's text
+    refuses it) or a lone surrogate (not encodable as UTF-8)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(v) for v in value)
+    return False
+
+
+def _refuse_unstorable_text() -> None:
+    """422 for an API request whose parameters or JSON body hold text that cannot be stored, before
+    any view sees it: otherwise the database would fail half-way (a 500) on PostgreSQL."""
+    if not request.path.startswith(PREFIX + "/"):
+        return
+    bad = b"%00" in request.query_string or any(_unstorable(v) for v in request.args.values())
+    if not bad and request.is_json:
+        bad = _unstorable(request.get_json(silent=True))
+    if not bad and request.form:
+        bad = any(_unstorable(v) for v in request.form.values())
+    if bad:
+        raise ValidationError(
+            "Begäran innehåller tecken som inte kan sparas (NUL eller ensamma surrogattecken).",
+            {"": ["Ta bort NUL-tecken (\\u0000) och ensamma surrogattecken ur texten."]},
+        )

@@ -25,7 +25,7 @@ from engine.services import (
     suspend_case,
 )
 from engine.services.case_list import CASE_STATUSES, list_cases
-from web.api.schemas import PageArgs, page_schema, paginate
+from web.api.schemas import ID, PageArgs, errors, id_field, page_schema, paginate
 from web.api.tasks import TaskSchema
 from web.db import get_session
 
@@ -33,17 +33,17 @@ blp = Blueprint("api_cases", __name__, description="Ärenden (införanden)")
 
 
 class ParticipantSchema(ma.Schema):
-    user_id = fields.Integer(required=True)
+    user_id = id_field(required=True)
     role = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    unit_id = fields.Integer(load_default=None, allow_none=True)
+    unit_id = id_field(load_default=None, allow_none=True)
 
 
 class CaseStartSchema(ma.Schema):
     process_id = fields.String(required=True, validate=validate.Length(min=1, max=120))
     title = fields.String(required=True, validate=validate.Length(min=1, max=300))
-    pathway_id = fields.Integer(load_default=None, allow_none=True)
-    region_id = fields.Integer(load_default=None, allow_none=True)
-    unit_ids = fields.List(fields.Integer(), load_default=list, validate=validate.Length(max=500))
+    pathway_id = id_field(load_default=None, allow_none=True)
+    region_id = id_field(load_default=None, allow_none=True)
+    unit_ids = fields.List(id_field(), load_default=list, validate=validate.Length(max=500))
     participants = fields.List(fields.Nested(ParticipantSchema), load_default=list, validate=validate.Length(max=500))
     cycle_duration = fields.String(load_default="P3M", validate=validate.Length(min=2, max=20))
     follow_up_interval = fields.String(load_default="P6M", validate=validate.Length(min=2, max=20))
@@ -71,8 +71,8 @@ class CaseDetailSchema(CaseSchema):
 class CaseListArgs(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf(CASE_STATUSES))
     process_id = fields.String(load_default=None, validate=validate.Length(max=120))
-    pathway_id = fields.Integer(load_default=None)
-    region_id = fields.Integer(load_default=None)
+    pathway_id = id_field(load_default=None)
+    region_id = id_field(load_default=None)
 
 
 class HistorySchema(ma.Schema):
@@ -118,6 +118,7 @@ def _with_etag(info: Any) -> tuple[Any, int, dict[str, str]]:
 class Cases(MethodView):
     @blp.arguments(CaseListArgs, location="query")
     @blp.response(200, CasePage)
+    @errors(blp)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """The cases you take part in (admins: all), newest first."""
         items, total = list_cases(
@@ -129,6 +130,7 @@ class Cases(MethodView):
 
     @blp.arguments(CaseStartSchema)
     @blp.response(201, CaseSchema)
+    @errors(blp, 403, 404)
     def post(self, body: dict[str, Any]) -> Any:
         """Start a case of the newest published version of a process (coordinators)."""
         participants = [ParticipantSpec(p["user_id"], p["role"], p["unit_id"]) for p in body.pop("participants")]
@@ -136,9 +138,10 @@ class Cases(MethodView):
         return info, 201, {"ETag": f'"{info.version}"', "Location": f"{request.script_root}/api/v1/cases/{info.id}"}
 
 
-@blp.route("/cases/<int:case_id>")
+@blp.route(f"/cases/<{ID}:case_id>")
 class CaseResource(MethodView):
     @blp.response(200, CaseDetailSchema)
+    @errors(blp, 403, 404)
     def get(self, case_id: int) -> Any:
         """A case with its ready tasks and units (its ETag is its version)."""
         db = get_session()
@@ -147,18 +150,20 @@ class CaseResource(MethodView):
         return detail, 200, {"ETag": f'"{info.version}"'}
 
 
-@blp.route("/cases/<int:case_id>/history")
+@blp.route(f"/cases/<{ID}:case_id>/history")
 class CaseHistory(MethodView):
     @blp.response(200, HistorySchema(many=True))
+    @errors(blp, 403, 404)
     def get(self, case_id: int) -> Any:
         """Everything that happened in the case, oldest first."""
         return case_history(get_session(), g.actor, case_id)
 
 
-@blp.route("/cases/<int:case_id>/signals")
+@blp.route(f"/cases/<{ID}:case_id>/signals")
 class CaseSignals(MethodView):
     @blp.arguments(SignalSchema)
     @blp.response(200, SignalResultSchema)
+    @errors(blp, 403, 404, 409, 412)
     def post(self, body: dict[str, Any], case_id: int) -> Any:
         """Send a signal or message the case may wait for (e.g. godkand_nationellt)."""
         db = get_session()
@@ -177,9 +182,9 @@ def _status_route(action: str, change: Any, doc: str) -> None:
     view = type(
         f"Case{action.title()}",
         (MethodView,),
-        {"post": blp.response(200, CaseSchema)(blp.arguments(ReasonSchema)(post))},
+        {"post": blp.response(200, CaseSchema)(blp.arguments(ReasonSchema)(errors(blp, 403, 404, 409, 412)(post)))},
     )
-    blp.route(f"/cases/<int:case_id>/{action}")(view)
+    blp.route(f"/cases/<{ID}:case_id>/{action}")(view)
 
 
 _status_route("suspend", suspend_case, "Pause a running case (its coordinator).")

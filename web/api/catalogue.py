@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields
 
 from engine.services import lookups
+from web.api.schemas import errors
 from web.db import get_session
 
 blp = Blueprint("api_catalogue", __name__, description="Katalog: vårdförlopp, regioner, enheter, roller")
@@ -27,7 +28,9 @@ def _list(name: str, source: Any, doc: str) -> None:
         return source(get_session())
 
     get.__doc__ = doc
-    view = type(f"Catalogue{name.title()}", (MethodView,), {"get": blp.response(200, ChoiceSchema(many=True))(get)})
+    view = type(
+        f"Catalogue{name.title()}", (MethodView,), {"get": blp.response(200, ChoiceSchema(many=True))(errors(blp)(get))}
+    )
     blp.route(f"/catalogue/{name}")(view)
 
 

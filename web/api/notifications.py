@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from engine.services.notifications import list_notifications, mark_read
+from web.api.schemas import ID, errors
 from web.db import get_session
 
 blp = Blueprint("api_notifications", __name__, description="Notiser")
@@ -40,6 +41,7 @@ class MarkedSchema(ma.Schema):
 class Notifications(MethodView):
     @blp.arguments(ListArgs, location="query")
     @blp.response(200, NotificationSchema(many=True))
+    @errors(blp)
     def get(self, args: dict[str, Any]) -> Any:
         """Your notifications, newest first."""
         return list_notifications(get_session(), g.actor, limit=args["limit"])
@@ -48,14 +50,16 @@ class Notifications(MethodView):
 @blp.route("/notifications/read")
 class ReadAll(MethodView):
     @blp.response(200, MarkedSchema)
+    @errors(blp)
     def post(self) -> Any:
         """Mark all your notifications read."""
         return {"marked": mark_read(get_session(), g.actor)}
 
 
-@blp.route("/notifications/<int:notification_id>/read")
+@blp.route(f"/notifications/<{ID}:notification_id>/read")
 class ReadOne(MethodView):
     @blp.response(200, MarkedSchema)
+    @errors(blp)
     def post(self, notification_id: int) -> Any:
         """Mark one of your notifications read (0 when it is not yours or already read)."""
         return {"marked": mark_read(get_session(), g.actor, notification_id)}

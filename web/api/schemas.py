@@ -3,6 +3,7 @@ blocks (people, units). Resource-specific schemas live beside their resource."""
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import marshmallow as ma
@@ -51,3 +52,32 @@ class ChoiceSchema(ma.Schema):
 
     id = fields.Raw(required=True, metadata={"description": "id (a number; a code for roles)"})
     name = fields.String(required=True)
+
+
+ID_MAX = 2**31 - 1
+"""The largest id: ids are 32-bit integer columns on PostgreSQL, so a larger number in a path or a
+parameter can name nothing (and would overflow the database's parameter type)."""
+ID = f"int(max={ID_MAX})"
+"""The path converter of an id: ``/cases/<{ID}:case_id>`` (larger numbers are a plain 404)."""
+
+
+def id_field(**kwargs: Any) -> fields.Integer:
+    """An id in a query or a body: a positive 32-bit integer."""
+    return fields.Integer(validate=validate.Range(min=1, max=ID_MAX), **kwargs)
+
+
+WRITES = frozenset({"post", "put", "patch", "delete"})
+
+
+def errors(blp: Any, *statuses: int) -> Any:
+    """Document the error answers an operation can give (each in :class:`ErrorSchema`): always 401
+    (no or a bad token), and 400 for writes (a malformed body, or a cookie-authenticated write
+    without its CSRF token). 422 of the arguments is documented by ``@blp.arguments``."""
+
+    def decorate(func: Any) -> Any:
+        always = {401, 400} if func.__name__ in WRITES else {401}
+        for status in sorted(always | set(statuses), reverse=True):
+            func = blp.alt_response(status, response=HTTPStatus(status).name)(func)
+        return func
+
+    return decorate

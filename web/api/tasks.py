@@ -12,13 +12,16 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from werkzeug.exceptions import PreconditionFailed
 
-from engine.services import claim_task, complete_task, get_task, reassign_task, unclaim_task
+from engine.errors import ConflictError
+from engine.services import claim_task, complete_task, get_case, get_task, reassign_task, unclaim_task
 from engine.services.inbox import DUE_FILTERS, InboxFilters, inbox, inbox_total
 from engine.services.task_view import add_comment, task_detail
-from web.api.schemas import PageArgs, page_schema, paginate
+from web.api.schemas import PageArgs, errors, id_field, page_schema, paginate
 from web.db import get_session
 
 blp = Blueprint("api_tasks", __name__, description="Uppgifter")
+TASK_ID = "string(maxlength=64)"
+"""A task id is a UUID; anything longer names no task."""
 
 
 class TaskSchema(ma.Schema):
@@ -55,8 +58,8 @@ class InboxItemSchema(ma.Schema):
 
 
 class InboxArgs(PageArgs):
-    pathway_id = fields.Integer(load_default=None)
-    region_id = fields.Integer(load_default=None)
+    pathway_id = id_field(load_default=None)
+    region_id = id_field(load_default=None)
     step = fields.String(load_default=None, validate=validate.Length(max=200))
     due = fields.String(load_default="all", validate=validate.OneOf(DUE_FILTERS))
     mine = fields.Boolean(load_default=False, metadata={"description": "only tasks assigned to me"})
@@ -104,7 +107,7 @@ class CompletedSchema(ma.Schema):
 
 
 class ReassignSchema(ma.Schema):
-    user_id = fields.Integer(required=True)
+    user_id = id_field(required=True)
 
 
 class CommentInSchema(ma.Schema):
@@ -128,6 +131,7 @@ def _expected_version() -> int | None:
 class Inbox(MethodView):
     @blp.arguments(InboxArgs, location="query")
     @blp.response(200, InboxPage)
+    @errors(blp)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Your inbox: the ready tasks you may do, soonest due first."""
         filters = InboxFilters(args["pathway_id"], args["region_id"], args["step"], args["due"], args["mine"])
@@ -137,56 +141,71 @@ class Inbox(MethodView):
         return paginate(items, inbox_total(db, g.actor, filters), args)
 
 
-@blp.route("/tasks/<task_id>")
+@blp.route(f"/tasks/<{TASK_ID}:task_id>")
 class TaskResource(MethodView):
     @blp.response(200, TaskDetailSchema)
+    @errors(blp, 403, 404)
     def get(self, task_id: str) -> Any:
         """A task with its form schema."""
         detail = task_detail(get_session(), g.actor, task_id)
         return {**detail.__dict__, "form": detail.form}
 
 
-@blp.route("/tasks/<task_id>/complete")
+@blp.route(f"/tasks/<{TASK_ID}:task_id>/complete")
 class TaskComplete(MethodView):
     @blp.arguments(CompleteSchema)
     @blp.response(200, CompletedSchema)
+    @errors(blp, 403, 404, 409, 412)
     def post(self, body: dict[str, Any], task_id: str) -> Any:
-        """Complete the task with its form's values (validated against the form)."""
+        """Complete the task with its form's values (validated against the form). With ``If-Match``
+        naming another case version than the stored one: 412, nothing done."""
         db = get_session()
         case_id = get_task(db, g.actor, task_id).case_id
-        version = complete_task(db, g.actor, task_id, body["data"], expected_version=_expected_version())
+        expected = _expected_version()
+        try:
+            version = complete_task(db, g.actor, task_id, body["data"], expected_version=expected)
+        except ConflictError:
+            # The service refuses a stale version as a conflict; for a client's If-Match it is 412,
+            # like the case resources answer (a task that is not ready stays 409).
+            if expected is not None and get_case(db, g.actor, case_id).version != expected:
+                raise PreconditionFailed("Ärendet har ändrats sedan du läste det (If-Match stämmer inte).") from None
+            raise
         return {"case_id": case_id, "case_version": version}, 200, {"ETag": f'"{version}"'}
 
 
-@blp.route("/tasks/<task_id>/claim")
+@blp.route(f"/tasks/<{TASK_ID}:task_id>/claim")
 class TaskClaim(MethodView):
     @blp.response(200, TaskSchema)
+    @errors(blp, 403, 404, 409)
     def post(self, task_id: str) -> Any:
         """Take the task, so others see you work on it."""
         return claim_task(get_session(), g.actor, task_id)
 
 
-@blp.route("/tasks/<task_id>/unclaim")
+@blp.route(f"/tasks/<{TASK_ID}:task_id>/unclaim")
 class TaskUnclaim(MethodView):
     @blp.response(200, TaskSchema)
+    @errors(blp, 403, 404, 409)
     def post(self, task_id: str) -> Any:
         """Give the task back to everyone with its role."""
         return unclaim_task(get_session(), g.actor, task_id)
 
 
-@blp.route("/tasks/<task_id>/reassign")
+@blp.route(f"/tasks/<{TASK_ID}:task_id>/reassign")
 class TaskReassign(MethodView):
     @blp.arguments(ReassignSchema)
     @blp.response(200, TaskSchema)
+    @errors(blp, 403, 404, 409)
     def post(self, body: dict[str, Any], task_id: str) -> Any:
         """Assign the task to a person (the case's coordinator)."""
         return reassign_task(get_session(), g.actor, task_id, body["user_id"])
 
 
-@blp.route("/tasks/<task_id>/comments")
+@blp.route(f"/tasks/<{TASK_ID}:task_id>/comments")
 class TaskComments(MethodView):
     @blp.arguments(CommentInSchema)
     @blp.response(201, CommentSchema)
+    @errors(blp, 403, 404)
     def post(self, body: dict[str, Any], task_id: str) -> Any:
         """Comment on the task."""
         db = get_session()

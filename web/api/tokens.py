@@ -12,6 +12,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
 from engine.services.tokens import MAX_DAYS, create_token, list_tokens, revoke_token
+from web.api.schemas import ID, errors
 from web.db import get_session
 
 blp = Blueprint("api_tokens", __name__, description="API-nycklar")
@@ -40,21 +41,24 @@ class CreatedTokenSchema(TokenSchema):
 @blp.route("/tokens")
 class Tokens(MethodView):
     @blp.response(200, TokenSchema(many=True))
+    @errors(blp)
     def get(self) -> Any:
         """Your tokens, newest first (never their secrets)."""
         return list_tokens(get_session(), g.actor)
 
     @blp.arguments(NewTokenSchema)
     @blp.response(201, CreatedTokenSchema)
+    @errors(blp, 403)
     def post(self, body: dict[str, Any]) -> Any:
         """Create a token; the answer holds its secret, this once."""
         info, secret = create_token(get_session(), g.actor, body["name"], body["days"])
         return {**info.__dict__, "active": info.active, "secret": secret}
 
 
-@blp.route("/tokens/<int:token_id>")
+@blp.route(f"/tokens/<{ID}:token_id>")
 class TokenResource(MethodView):
     @blp.response(200, TokenSchema)
+    @errors(blp, 404)
     def delete(self, token_id: int) -> Any:
         """Revoke a token."""
         return revoke_token(get_session(), g.actor, token_id)
