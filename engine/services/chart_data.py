@@ -56,6 +56,9 @@ class ChartPoint:
     lower_two_sigma: float | None = None
     signals: tuple[str, ...] = ()
     variation: str | None = None
+    # The stored numerator and denominator of a unit's or the case's point (None for the region's).
+    numerator: float | None = None
+    denominator: float | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class ChartView:
 
     def as_json(self) -> dict[str, Any]:
         """The chart as the browser's drawing code reads it (plain JSON types only)."""
+        periods = [p.period for p in self.points]
         return {
             "measure": {
                 "id": self.measure_id,
@@ -149,7 +153,17 @@ class ChartView:
             "upperTwoSigma": [p.upper_two_sigma for p in self.points],
             "lowerTwoSigma": [p.lower_two_sigma for p in self.points],
             "variation": [p.variation for p in self.points],
-            "segments": [{"first": s.first.isoformat(), "last": s.last.isoformat()} for s in self.segments],
+            "segments": [
+                {
+                    "first": s.first.isoformat(),
+                    "last": s.last.isoformat(),
+                    "centre": s.centre,
+                    "upper": s.upper,
+                    "lower": s.lower,
+                    "trial": s.trial_limits,
+                }
+                for s in self.segments
+            ],
             "cycles": [
                 {
                     "number": c.number,
@@ -159,7 +173,56 @@ class ChartView:
                 }
                 for c in self.cycles
             ],
+            # Added for the measure page's drawing and table (all additive to the keys above).
+            # Where each cycle lies on the category axis, as [from, to] in point indices (fractional
+            # between two periods), or None when it lies outside the charted periods.
+            "cycleSpans": [cycle_span(periods, c.started_on, c.ends_on) for c in self.cycles],
+            "segment": [p.segment for p in self.points],
+            "pointSignals": [list(p.signals) for p in self.points],
+            "cycle": [p.cycle_number for p in self.points],
+            "notes": [p.annotation for p in self.points],
+            "signals": [
+                {
+                    "kind": s.kind,
+                    "variation": s.variation,
+                    "direction": s.direction,
+                    "periods": [d.isoformat() for d in s.periods],
+                }
+                for s in self.signals
+            ],
+            "current": self.current,
         }
+
+
+def axis_position(periods: Sequence[date], day: date) -> float | None:
+    """Where ``day`` lies on a chart whose category axis has a point per period: the index of the
+    period it falls on, fractional between two periods (by days), extended past either end with the
+    neighbouring interval. None without periods."""
+    if not periods:
+        return None
+    if len(periods) == 1:
+        # One period: a month either side, so a cycle still shows as a box around the point.
+        return (day - periods[0]).days / 30.0
+    if day <= periods[0]:
+        return (day - periods[0]).days / max((periods[1] - periods[0]).days, 1)
+    for i in range(1, len(periods)):
+        if day <= periods[i]:
+            span = max((periods[i] - periods[i - 1]).days, 1)
+            return i - 1 + (day - periods[i - 1]).days / span
+    last = len(periods) - 1
+    return last + (day - periods[last]).days / max((periods[last] - periods[last - 1]).days, 1)
+
+
+def cycle_span(periods: Sequence[date], start: date, end: date) -> tuple[float, float] | None:
+    """A PDSA cycle's (from, to) on the category axis, cut to the chart's ends (half a period
+    beyond the first and last point, where the axis ends); None when it lies wholly outside."""
+    first, last = axis_position(periods, start), axis_position(periods, end)
+    if first is None or last is None:
+        return None
+    low, high = -0.5, len(periods) - 0.5
+    if last < low or first > high:
+        return None
+    return max(first, low), min(last, high)
 
 
 # -- reading the series -----------------------------------------------------------------------------
@@ -174,13 +237,15 @@ class _Row:
     annotation: str = ""
     data_point_id: int | None = None
     cycle_id: int | None = None
+    numerator: float | None = None
+    denominator: float | None = None
 
 
 def _unit_rows(session: Session, measure_id: int, unit_id: int | None) -> list[_Row]:
     query = select(DataPoint).where(DataPoint.measure_id == measure_id).order_by(DataPoint.period)
     query = query.where(DataPoint.unit_id.is_(None) if unit_id is None else DataPoint.unit_id == unit_id)
     return [
-        _Row(p.period, p.value, p.excluded, p.astronomical, p.annotation, p.id, p.cycle_id)
+        _Row(p.period, p.value, p.excluded, p.astronomical, p.annotation, p.id, p.cycle_id, p.numerator, p.denominator)
         for p in session.scalars(query)
     ]
 
@@ -365,6 +430,8 @@ def chart_view(session: Session, actor: Actor, measure_id: int, unit: int | str 
                 cycle_number,
                 signals=tuple(sorted({s.kind for s in found})),
                 variation=variation,
+                numerator=r.numerator,
+                denominator=r.denominator,
                 **lines[i],
             )
         )
