@@ -260,10 +260,17 @@ def _scope(text: str) -> int | str | None:
     return unit_id
 
 
+MEASURE_ATTRIBUTES = tuple(MeasureSchema().fields)
+
+
+def _measure(measure: Any) -> dict[str, Any]:
+    """A measure's attributes as the schemas read them (not yet serialized)."""
+    return {name: getattr(measure, name) for name in MEASURE_ATTRIBUTES}
+
+
 def _detail(measure_id: int) -> dict[str, Any]:
     detail = measure_detail(get_session(), g.actor, measure_id)
-    data = MeasureSchema().dump(detail.measure)
-    return {**data, "case_title": detail.case_title, "can_manage": detail.can_manage, "unit_choices": detail.units,
+    return {**_measure(detail.measure), "case_title": detail.case_title, "can_manage": detail.can_manage, "unit_choices": detail.units,
             "case_points": detail.case_points}  # fmt: skip
 
 
@@ -274,7 +281,7 @@ class CaseMeasures(MethodView):
     def get(self, case_id: int) -> Any:
         """The case's measures by name, each with its number of data points and latest period."""
         return [
-            {**MeasureSchema().dump(s.measure), "points": s.points, "units": s.units, "latest": s.latest}
+            {**_measure(s.measure), "points": s.points, "units": s.units, "latest": s.latest}
             for s in list_measures(get_session(), g.actor, case_id)
         ]
 
