@@ -92,8 +92,25 @@ def _ts(value: float | None) -> datetime:
 
 
 def _unit_of(task: Any) -> int | None:
-    unit = task.data.get("unit")
-    return unit if isinstance(unit, int) and not isinstance(unit, bool) else None
+    """The unit a task works for: the ``unit`` of the per-unit (multi-instance) instance it runs
+    in, found by walking up the task tree and out of called processes; None outside any instance.
+
+    Not simply ``task.data["unit"]``: without an output collection SpiffWorkflow merges every
+    instance's data back into the multi-instance task, so a step after the units would inherit the
+    last unit's id and be shown as that unit's task.
+    """
+    current = task
+    while current is not None:
+        internal = current.internal_data
+        if "key_or_index" in internal or "item" in internal:  # set on each instance it creates
+            unit = current.data.get("unit")
+            return unit if isinstance(unit, int) and not isinstance(unit, bool) else None
+        if current.parent is not None:
+            current = current.parent
+            continue
+        parent_id = current.workflow.parent_task_id
+        current = current.workflow.top_workflow.get_task_from_id(parent_id) if parent_id is not None else None
+    return None
 
 
 def _parse_due(value: Any) -> datetime | None:

@@ -156,12 +156,6 @@ def test_yes_maps_appoints_and_introduces_in_the_units_in_parallel(published: Se
         assert fired == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: with no output collection SpiffWorkflow merges every instance's data, `unit` included, "
-    "into the multi-instance task, so the step after a per-unit call activity gets the last unit "
-    "(runtime._unit_of); the first per-unit model with a step after the units",
-)
 def test_the_follow_up_after_the_units_belongs_to_the_whole_case(published: Session) -> None:
     s = published
     case_id, team, units = _start(s)

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.persistence import AuditEvent
+from engine.persistence.database import begin_write
 from engine.scheduler import SchedulerSettings
 from engine.scheduler.runner import SchedulerRunner
 from engine.services import SYSTEM_ACTOR, publish_model_version, start_case
@@ -42,6 +43,10 @@ def test_the_runner_fires_a_timer_at_its_due_time(reference: Session, session_fa
     runner = SchedulerRunner(session_factory, SchedulerSettings(), max_sleep=30.0)
     runner.start()
     try:
+        # A write transaction from the start, as the web edge opens one for every POST: on SQLite a
+        # read transaction that later writes fails at once ("database is locked") when the runner's
+        # first pass holds the write lock, instead of queueing behind it.
+        begin_write(s)
         start_case(s, coordinator, process_id="short_loop", title="Kort loop", cycle_duration="PT0.6S")
         s.commit()
         started = time.monotonic()
@@ -87,6 +92,7 @@ def test_a_due_time_written_by_another_process_reaches_the_running_scheduler(
     runner.start()
     try:
         time.sleep(0.3)  # let the first (empty) pass finish and the LISTEN connection open
+        begin_write(s)  # queue behind a pass that may be writing (see the test above)
         start_case(s, coordinator, process_id="short_loop", title="Annan process", cycle_duration="PT0.5S")
         s.commit()
         started = time.monotonic()

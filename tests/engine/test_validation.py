@@ -25,7 +25,15 @@ from engine.workflow.xml_safety import MAX_DOCUMENT_BYTES
 from tests.bpmn_builder import HEADER, SIMPLE_FORM, Process, forms, two_task_loop
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "bpmn"
-SHIPPED_PROCESSES = {"pdsa_cycle", "skane_lag", "skane_unit", "vgr_introduction", "vgr_unit"}
+SHIPPED_PROCESSES = {
+    "kronoberg_introduction",
+    "kronoberg_unit",
+    "pdsa_cycle",
+    "skane_lag",
+    "skane_unit",
+    "vgr_introduction",
+    "vgr_unit",
+}
 
 
 def _roles() -> dict[str, str]:
