@@ -3,10 +3,11 @@ complete with data, comment. Completing may name the case version it was based o
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
-from flask import g, request
+from flask import g, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -115,6 +116,13 @@ class CommentInSchema(ma.Schema):
 
 
 InboxPage = page_schema(InboxItemSchema, "InboxPage")
+INBOX_FIELDS = tuple(InboxItemSchema().fields)
+
+
+def _inbox_json(item: Any) -> dict[str, Any]:
+    """An inbox item as InboxItemSchema dumps it (datetimes in ISO 8601, as marshmallow writes them)."""
+    values = item.__dict__
+    return {k: values[k].isoformat() if isinstance(values[k], datetime) else values[k] for k in INBOX_FIELDS}
 
 
 def _expected_version() -> int | None:
@@ -138,7 +146,11 @@ class Inbox(MethodView):
         db = get_session()
         offset = (args["page"] - 1) * args["page_size"]
         items = inbox(db, g.actor, filters, limit=args["page_size"], offset=offset)
-        return paginate(items, inbox_total(db, g.actor, filters), args)
+        page = paginate([_inbox_json(i) for i in items], inbox_total(db, g.actor, filters), args)
+        # The busiest read of the API: its items are plain values already, so they go out as JSON
+        # without a marshmallow pass (a page of 200 took milliseconds). The documented schema is
+        # still InboxPage; the contract test holds the two together.
+        return jsonify(page)
 
 
 @blp.route(f"/tasks/<{TASK_ID}:task_id>")
