@@ -108,6 +108,9 @@ class World:
         """who: coordinator, admin, outsider, elsewhere (a coordinator of no case here), a role code
         (kunskapsstyrning, rpt, …) or ``unit`` / ``other_unit`` (the units' local staff)."""
         if who not in self.tokens:
+            # A new transaction first: on SQLite a read snapshot older than the app's last commit
+            # cannot become a write transaction.
+            self.session.commit()
             self.tokens[who] = token_for(self.session, self.actor(who), who)
         return ApiClient(self.app.test_client(), self.tokens[who])
 
@@ -126,6 +129,7 @@ class World:
 
     def unit_name(self, unit_id: int) -> str:
         name = self.session.scalar(select(Unit.name).where(Unit.id == unit_id))
+        self.session.commit()  # end the read transaction (see client())
         assert name is not None
         return name
 
