@@ -70,4 +70,7 @@ def test_every_page_has_no_axe_violations(page: Page, published: Session, langua
     sign_in(page, published, admin.username, language)
     for path in ("/admin/anvandare", "/planerat", "/arenden/nytt", f"/arenden/{case_id}"):
         check(path)
+    for path in ("/modeller", "/modeller/vgr_introduction/utkast", "/modeller/vgr_introduction/utkast/jamfor",
+                 "/modeller/vgr_introduction/flytta"):  # fmt: skip
+        check(path)
     assert found == {}
