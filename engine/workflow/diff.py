@@ -60,6 +60,20 @@ def _text(element: etree._Element | None) -> str:
     return " ".join((element.text or "").split()) if element is not None else ""
 
 
+def _loop_signature(loop: etree._Element | None) -> str:
+    """A multi-instance's settings without layout: each part's tag, attributes and text (a saved
+    editor document writes the same loop with other whitespace)."""
+    if loop is None:
+        return ""
+    parts = [f"{k}={v}" for k, v in sorted(loop.attrib.items())]
+    for child in loop.iter():
+        if child is loop or not isinstance(child.tag, str):
+            continue
+        attrs = ",".join(f"{k}={v}" for k, v in sorted(child.attrib.items()))
+        parts.append(f"{local(child)}[{attrs}]{' '.join((child.text or '').split())}")
+    return "|".join(parts)
+
+
 def _signature(element: etree._Element, lanes: dict[str, etree._Element]) -> dict[str, str]:
     kind = local(element)
     lane = lane_for(element, lanes) if lanes else None
@@ -84,7 +98,7 @@ def _signature(element: etree._Element, lanes: dict[str, etree._Element]) -> dic
         "instructions": _text(instructions),
         "called": element.get("calledElement") or "",
         "default": element.get("default") or "",
-        "loop": etree.tostring(loop, method="c14n").decode() if loop is not None else "",
+        "loop": _loop_signature(loop),
     }
     if kind == "lane":
         nodes = sorted(_text(ref) for ref in element.iterfind("bpmn:flowNodeRef", NS))

@@ -71,7 +71,10 @@ def test_the_current_step_removed_blocks_the_move_and_says_which() -> None:
     old, new = _model(["a", "b", "c"]), _model(["a", "c"])
     state = _at(old, 1).dump()
     (issue,) = check_migration(old, state, new)
-    assert (issue.bpmn_id, issue.message) == ("b", "Steget 'B' väntar på att utföras men finns inte i den nya versionen.")
+    assert (issue.bpmn_id, issue.message) == (
+        "b",
+        "Steget 'B' väntar på att utföras men finns inte i den nya versionen.",
+    )
     with pytest.raises(MigrationBlockedError) as err:
         migrate_case(old, state, new)
     assert err.value.issues == [issue]

@@ -23,6 +23,7 @@ from engine.services.drafts import (
     save_draft_document,
 )
 from engine.services.model_versions import diff_versions, model_overview
+from engine.workflow.diff import diff_models
 from engine.workflow.xml_repair import restore_loop_references
 from engine.workflow.xml_safety import MAX_DOCUMENT_BYTES
 from tests.bpmn_builder import SIMPLE_FORM, Process
@@ -238,6 +239,10 @@ def test_a_modeler_dropping_the_per_unit_loop_gets_it_back(published: Session) -
     assert "loopDataInputRef" not in stripped
     saved = save_draft_document(published, coordinator, draft.id, stripped)
     assert saved.issues == [] and "<bpmn:loopDataInputRef>units</bpmn:loopDataInputRef>" in saved.bpmn_xml
+    # Restored with other whitespace than the original: not a change in the diff.
+    assert diff_models().empty
+    relaid = saved.bpmn_xml.replace("<bpmn:loopDataInputRef>", "\n          <bpmn:loopDataInputRef>")
+    assert diff_models(draft.bpmn_xml.encode(), relaid.encode()).empty
     # A new per-unit loop (item named "unit") loops over the case's units without the reference.
     fresh = restore_loop_references(
         stripped.replace('id="unit" name="unit"', 'id="unit_item" name="unit"').encode(), None
