@@ -55,6 +55,11 @@ def _respond(
 def _domain(err: InforaError) -> tuple[Response | str, int]:
     status = next(code for cls, code in STATUS if isinstance(err, cls))
     fields = err.field_errors if isinstance(err, ValidationError) else None
+    if isinstance(err, InvalidModelError):
+        # A model's issues as field errors, keyed by the element they are pinned to ("" for the file).
+        fields = {}
+        for issue in err.issues:
+            fields.setdefault(issue.element_id or "", []).append(f"{issue.code}: {issue.message}")
     return _respond(status, err.code, err.message, fields)
 
 
