@@ -5,8 +5,8 @@ between two versions, retiring a version, and moving running cases to another ve
 move, undo).
 
 Coordinators and admins only, like the model workshop pages. A model that does not validate answers
-422 with one field error per issue, keyed by the BPMN element id (or the form's file name) the issue
-is pinned to, so a client can show each where it belongs.
+422 (code ``invalid_model``) with one field error per issue, keyed by the BPMN element id the issue
+is pinned to (web/errors.py), so a client can show each where it belongs.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from marshmallow import fields, validate
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from engine.errors import ConflictError, InvalidModelError, ValidationError
+from engine.errors import ConflictError, ValidationError
 from engine.services.actors import require_coordinator
 from engine.services.case_migration import MAX_CASES, dry_run, migrate_cases, undo_migration
 from engine.services.drafts import (
@@ -190,25 +190,6 @@ class FormsSchema(ma.Schema):
     forms = fields.Dict(keys=fields.String(), values=fields.Dict(), required=True)
 
 
-def as_field_errors(err: InvalidModelError) -> ValidationError:
-    """The model's issues as the one error format: 422, code ``invalid_model``, one field error per
-    issue under its element id (or form file; "" for the document as a whole)."""
-    fields_: dict[str, list[str]] = {}
-    for issue in err.issues:
-        key = issue.element_id or (f"forms/{issue.file}" if issue.file and issue.file.endswith(".json") else "")
-        fields_.setdefault(key, []).append(f"[{issue.code}] {issue.message}")
-    answer = ValidationError(err.message, fields_)
-    answer.code = err.code
-    return answer
-
-
-def _model_call(call: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return call(*args, **kwargs)
-    except InvalidModelError as err:
-        raise as_field_errors(err) from err
-
-
 def _draft_json(draft: DraftView) -> dict[str, Any]:
     return {**draft.__dict__, "publishable": draft.publishable}
 
@@ -242,10 +223,9 @@ class Drafts(MethodView):
         draft. Saved even with validation issues (listed in the answer); refused (422) when the XML is
         unsafe, not BPMN, too large, or its process id clashes with another model."""
         _check_body_size()
-        draft = _model_call(
-            import_model, get_session(), g.actor, body["xml"].encode("utf-8"), body["forms"],
-            into_process_id=body["into_process_id"],
-        )  # fmt: skip
+        draft = import_model(
+            get_session(), g.actor, body["xml"].encode("utf-8"), body["forms"], into_process_id=body["into_process_id"]
+        )
         return _draft_json(draft), 201
 
 
@@ -272,7 +252,7 @@ class DraftFiles(MethodView):
         if problems:
             raise ValidationError("Formulären kunde inte läsas.", problems)
         xml = _read_upload(files["bpmn"], DOCUMENT_READ_LIMIT)
-        draft = _model_call(import_model, get_session(), g.actor, xml, forms, into_process_id=args["into_process_id"])
+        draft = import_model(get_session(), g.actor, xml, forms, into_process_id=args["into_process_id"])
         return _draft_json(draft), 201
 
 
@@ -300,7 +280,7 @@ class DraftResource(MethodView):
         """Save the edited document into the draft and validate it: the answer lists every issue
         publishing would report (a draft with issues is saved, not publishable)."""
         _check_body_size()
-        draft = _model_call(save_draft_document, get_session(), g.actor, draft_id, body["xml"], body["forms"])
+        draft = save_draft_document(get_session(), g.actor, draft_id, body["xml"], body["forms"])
         return _draft_json(draft)
 
     @blp.response(204)
@@ -317,7 +297,7 @@ class DraftPublish(MethodView):
     def post(self, draft_id: int) -> Any:
         """Publish the draft as a new immutable version (422 with every issue when it does not
         validate; ``created`` false when it equals an existing version)."""
-        return _model_call(publish_draft, get_session(), g.actor, draft_id), 201
+        return publish_draft(get_session(), g.actor, draft_id), 201
 
 
 @blp.route(f"/models/versions/<{ID}:version_id>/bpmn")
