@@ -177,7 +177,7 @@ def import_page() -> ResponseReturnValue:
 @bp.get("/modeller/versioner/<int:version_id>.bpmn")
 @coordinator_required
 def download_bpmn(version_id: int) -> ResponseReturnValue:
-    process_id, xml, _forms = export_version(get_session(), version_id)
+    process_id, xml, _forms = export_version(get_session(), g.actor, version_id)
     response = Response(xml, mimetype="application/xml")
     response.headers["Content-Disposition"] = f'attachment; filename="{process_id}.bpmn"'
     return response
@@ -186,7 +186,7 @@ def download_bpmn(version_id: int) -> ResponseReturnValue:
 @bp.get("/modeller/versioner/<int:version_id>.zip")
 @coordinator_required
 def download_zip(version_id: int) -> ResponseReturnValue:
-    process_id, xml, forms = export_version(get_session(), version_id)
+    process_id, xml, forms = export_version(get_session(), g.actor, version_id)
     buffer = io.BytesIO()
     # The layout `infora model publish DIR` reads: the diagram beside a forms/ folder.
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -469,7 +469,7 @@ def diff_page() -> ResponseReturnValue:
     model, old_number = _model_of_version(rows, old_id)
     _model, new_number = _model_of_version(rows, new_id)
     diff = diff_versions(db, g.actor, old_id, new_id)
-    old_xml, new_xml = export_version(db, old_id)[1], export_version(db, new_id)[1]
+    old_xml, new_xml = export_version(db, g.actor, old_id)[1], export_version(db, g.actor, new_id)[1]
     return render_template(
         "models/diff.html", model=model, changes=_changes(diff), empty=diff.empty,
         old_label=_("version %(n)d", n=old_number), new_label=_("version %(n)d", n=new_number),
@@ -486,7 +486,7 @@ def draft_diff_page(process_id: str) -> ResponseReturnValue:
         raise NotFoundError(_("Modellen har inget öppet utkast."))
     draft = get_draft(db, g.actor, model.draft_id)
     diff = diff_draft(db, g.actor, draft.id)
-    old_xml = export_version(db, draft.base_version_id)[1] if draft.base_version_id else None
+    old_xml = export_version(db, g.actor, draft.base_version_id)[1] if draft.base_version_id else None
     base = _base_number(draft)
     return render_template(
         "models/diff.html", model=model, draft=draft, changes=_changes(diff), empty=diff.empty,

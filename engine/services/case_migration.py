@@ -146,6 +146,7 @@ def last_migration(session: Session, case_id: int) -> tuple[int, int] | None:
 
 def undo_migration(session: Session, actor: Actor, case_id: int) -> CaseMove:
     """Move the case back to the version it had before its latest move."""
+    require_coordinator(actor)
     last = last_migration(session, case_id)
     if last is None:
         raise ConflictError("Ärendet har inte flyttats.")

@@ -296,8 +296,9 @@ def discard_draft(session: Session, actor: Actor, draft_id: int) -> None:
                                     details={"process_id": draft.process_id})])  # fmt: skip
 
 
-def export_version(session: Session, version_id: int) -> tuple[str, str, dict[str, Any]]:
-    """(process id, BPMN XML, forms) of a published version, for download."""
+def export_version(session: Session, actor: Actor, version_id: int) -> tuple[str, str, dict[str, Any]]:
+    """(process id, BPMN XML, forms) of a published version, for download (coordinators)."""
+    require_coordinator(actor)
     version = session.scalar(
         select(ModelVersion)
         .where(ModelVersion.id == version_id)

@@ -60,17 +60,20 @@ def _text(element: etree._Element | None) -> str:
     return " ".join((element.text or "").split()) if element is not None else ""
 
 
+def _attrs(element: etree._Element) -> str:
+    return ",".join(f"{k!s}={v!s}" for k, v in sorted((str(k), str(v)) for k, v in element.attrib.items()))
+
+
 def _loop_signature(loop: etree._Element | None) -> str:
     """A multi-instance's settings without layout: each part's tag, attributes and text (a saved
     editor document writes the same loop with other whitespace)."""
     if loop is None:
         return ""
-    parts = [f"{k}={v}" for k, v in sorted(loop.attrib.items())]
+    parts = [_attrs(loop)]
     for child in loop.iter():
         if child is loop or not isinstance(child.tag, str):
             continue
-        attrs = ",".join(f"{k}={v}" for k, v in sorted(child.attrib.items()))
-        parts.append(f"{local(child)}[{attrs}]{' '.join((child.text or '').split())}")
+        parts.append(f"{local(child)}[{_attrs(child)}]{' '.join((child.text or '').split())}")
     return "|".join(parts)
 
 

@@ -307,7 +307,7 @@ class VersionXml(MethodView):
     def get(self, version_id: int) -> Response:
         """Download a version's BPMN XML."""
         require_coordinator(g.actor)
-        process_id, xml, _forms = export_version(get_session(), version_id)
+        process_id, xml, _forms = export_version(get_session(), g.actor, version_id)
         response = Response(xml, mimetype="application/xml")
         response.headers["Content-Disposition"] = f'attachment; filename="{process_id}.bpmn"'
         return response
@@ -320,7 +320,7 @@ class VersionForms(MethodView):
     def get(self, version_id: int) -> Any:
         """A version's forms (file name -> JSON Schema)."""
         require_coordinator(g.actor)
-        process_id, _xml, forms = export_version(get_session(), version_id)
+        process_id, _xml, forms = export_version(get_session(), g.actor, version_id)
         return {"process_id": process_id, "forms": forms}
 
 
