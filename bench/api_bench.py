@@ -1,5 +1,5 @@
-"""API benchmark (issue 7): the JSON API over real HTTP on 127.0.0.1, one server process (werkzeug,
-threaded) on a SQLite file database, a client with a keep-alive ``requests.Session`` and a bearer
+"""API benchmark (issue 7): the JSON API over real HTTP on 127.0.0.1, one server process (gunicorn,
+one gthread worker) on a SQLite file database, a client with a keep-alive ``requests.Session`` and a bearer
 token. Measures, per request as the client sees it (HTTP, routing, authentication, the service, the
 commit, JSON):
 
@@ -19,10 +19,10 @@ Run: ``.venv/bin/python bench/api_bench.py [--rounds N]``. Prints measured figur
 from __future__ import annotations
 
 import argparse
-import logging
-import multiprocessing
+import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -81,13 +81,15 @@ def populate(url: str, inbox_cases: int) -> dict[str, Any]:
     return {"token": secret, "case": body}
 
 
-def serve(url: str, port: int) -> None:
-    """The server process: the app under werkzeug's threaded server, request logging off."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from web import create_app
-
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
-    app.run(host="127.0.0.1", port=port, threaded=True, debug=False, use_reloader=False)
+def serve(url: str, port: int) -> subprocess.Popen[bytes]:
+    """The server: one gunicorn process (the production server, deploy/), one worker with threads,
+    keep-alive on, access log off."""
+    env = {**os.environ, "DATABASE_URL": url, "INFORA_SECRET_KEY": "bench"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "gthread", "--threads", "4",
+         "--keep-alive", "30", "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "web:create_app()"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
 
 
 def free_port() -> int:
@@ -160,23 +162,22 @@ def main() -> None:
         url = f"sqlite:///{Path(folder) / 'api.sqlite3'}"
         started = time.perf_counter()
         setup = populate(url, args.inbox_cases)
-        print(f"Infora API benchmark: SQLite file, {args.inbox_cases} open cases of the caller, werkzeug threaded "
-              f"server in its own process on 127.0.0.1, requests keep-alive; set-up {time.perf_counter() - started:.1f} s")  # fmt: skip
+        print(f"Infora API benchmark: SQLite file, {args.inbox_cases} open cases of the caller, gunicorn (1 gthread "
+              f"worker) in its own process on 127.0.0.1, requests keep-alive; set-up {time.perf_counter() - started:.1f} s")  # fmt: skip
         port = free_port()
-        server = multiprocessing.get_context("spawn").Process(target=serve, args=(url, port), daemon=True)
-        server.start()
+        server = serve(url, port)
         try:
             base = f"http://127.0.0.1:{port}"
             for _ in range(200):
                 try:
                     requests.get(f"{base}/health", timeout=1)
                     break
-                except requests.ConnectionError:
+                except (requests.ConnectionError, requests.Timeout):
                     time.sleep(0.05)
             measure(base, setup["token"], setup["case"], args.rounds)
         finally:
             server.terminate()
-            server.join(10)
+            server.wait(10)
 
 
 if __name__ == "__main__":

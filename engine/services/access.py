@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVarTuple
 
-from sqlalchemy import Select, Subquery, and_, bindparam, or_, select, union
+from sqlalchemy import BindParameter, Select, Subquery, and_, bindparam, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from engine.errors import PermissionDeniedError
@@ -75,26 +75,26 @@ def may_see(actor: Actor, roles: CaseRoles, lane: str | None, unit_id: int | Non
     return may_act(actor, roles, lane, unit_id, assignee_id) or roles.holds(lane, unit_id)
 
 
-def actionable_task_ids(actor: Actor) -> Subquery | None:
-    """The ids of the tasks the actor may act on (None for admins: every task) — those assigned to
+def _actionable_subquery() -> Subquery:
+    """The ids of the tasks the user bound as ``actionable_user`` may act on — those assigned to
     them, and those of the cases they take part in with a role that covers the task (a
-    coordinator's cases: all tasks). Two index-driven queries (by assignee; by the actor's few
-    participations, then by case), so no query scans the whole task index."""
-    if actor.is_admin:
-        return None
+    coordinator's cases: all tasks). Two index-driven queries (by assignee; by the user's few
+    participations, then by case), so no query scans the whole task index. Built once: building
+    the aliased union costs more than running it (it was 40 % of an inbox request)."""
     cp = CaseParticipant
     task = aliased(TaskIndexRow)
-    assigned = select(task.id.label("id")).where(task.assignee_id == actor.user_id)
+    user: BindParameter[int] = bindparam("actionable_user")
+    assigned = select(task.id.label("id")).where(task.assignee_id == user)
     covered = (
         select(task.id.label("id"))
-        .join(cp, and_(cp.case_id == task.case_id, cp.user_id == actor.user_id))
+        .join(cp, and_(cp.case_id == task.case_id, cp.user_id == user))
         .where(
             or_(
                 cp.role_code == COORDINATOR_ROLE,
                 and_(
                     cp.role_code == task.lane,
                     or_(cp.unit_id.is_(None), cp.unit_id == task.unit_id),
-                    or_(task.assignee_id.is_(None), task.assignee_id == actor.user_id),
+                    or_(task.assignee_id.is_(None), task.assignee_id == user),
                 ),
             )
         )
@@ -102,10 +102,16 @@ def actionable_task_ids(actor: Actor) -> Subquery | None:
     return union(assigned, covered).subquery("actionable")
 
 
+_ACTIONABLE = _actionable_subquery()
+
+
 def from_actionable_tasks(query: Select[*_Ts], actor: Actor) -> Select[*_Ts]:
-    """``query`` reading TaskIndexRow restricted to the actor's actionable tasks, the (small) set of
-    ids first so the database starts from it."""
-    ids = actionable_task_ids(actor)
-    if ids is None:
+    """``query`` reading TaskIndexRow restricted to the actor's actionable tasks (admins: all), the
+    (small) set of ids first so the database starts from it."""
+    if actor.is_admin:
         return query.select_from(TaskIndexRow)
-    return query.select_from(ids).join(TaskIndexRow, TaskIndexRow.id == ids.c.id)
+    return (
+        query.select_from(_ACTIONABLE)
+        .join(TaskIndexRow, TaskIndexRow.id == _ACTIONABLE.c.id)
+        .params(actionable_user=actor.user_id)
+    )

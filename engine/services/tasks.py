@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -20,6 +20,13 @@ from engine.services.case_store import lock_case_of_task, require_running, save_
 from engine.services.forms import validate_form_data
 from engine.services.pdsa import record_step
 from engine.workflow import HumanTask, WaitingEvent
+
+
+class Completion(NamedTuple):
+    """What completing a task did: the case it belongs to and the case's new version."""
+
+    case_id: int
+    case_version: int
 
 
 @dataclass(frozen=True)
@@ -182,11 +189,11 @@ def complete_task(
     data: dict[str, Any],
     *,
     expected_version: int | None = None,
-) -> int:
+) -> Completion:
     """Complete a ready task with its form data and run the case on to its next waits.
 
     The submitted values are validated against the task's form and kept whole in a form submission;
-    the workflow receives only the values its expressions read. Returns the case's new version.
+    the workflow receives only the values its expressions read. Returns the case and its new version.
 
     Raises NotFoundError, PermissionDeniedError (lane role missing, claimed by someone else),
     ConflictError (not ready, already done, stale version, case not running), ValidationError
@@ -249,4 +256,4 @@ def complete_task(
     save_case(session, actor, locked, audit, indexed=set(rows))
     # The task's drafts are left for the scheduler to sweep (``delete_orphan_drafts``): one
     # statement less on every completion, and a draft of a finished task is never shown.
-    return locked.case.version
+    return Completion(case_id, locked.case.version)

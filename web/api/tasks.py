@@ -15,7 +15,7 @@ from werkzeug.exceptions import PreconditionFailed
 
 from engine.errors import ConflictError
 from engine.services import claim_task, complete_task, get_case, get_task, reassign_task, unclaim_task
-from engine.services.inbox import DUE_FILTERS, InboxFilters, inbox, inbox_total
+from engine.services.inbox import DUE_FILTERS, InboxFilters, inbox_page
 from engine.services.task_view import add_comment, task_detail
 from web.api.schemas import PageArgs, errors, id_field, page_schema, paginate
 from web.db import get_session
@@ -145,8 +145,8 @@ class Inbox(MethodView):
         filters = InboxFilters(args["pathway_id"], args["region_id"], args["step"], args["due"], args["mine"])
         db = get_session()
         offset = (args["page"] - 1) * args["page_size"]
-        items = inbox(db, g.actor, filters, limit=args["page_size"], offset=offset)
-        page = paginate([_inbox_json(i) for i in items], inbox_total(db, g.actor, filters), args)
+        items, total = inbox_page(db, g.actor, filters, limit=args["page_size"], offset=offset)
+        page = paginate([_inbox_json(i) for i in items], total, args)
         # The busiest read of the API: its items are plain values already, so they go out as JSON
         # without a marshmallow pass (a page of 200 took milliseconds). The documented schema is
         # still InboxPage; the contract test holds the two together.
@@ -172,13 +172,13 @@ class TaskComplete(MethodView):
         """Complete the task with its form's values (validated against the form). With ``If-Match``
         naming another case version than the stored one: 412, nothing done."""
         db = get_session()
-        case_id = get_task(db, g.actor, task_id).case_id
         expected = _expected_version()
         try:
-            version = complete_task(db, g.actor, task_id, body["data"], expected_version=expected)
+            case_id, version = complete_task(db, g.actor, task_id, body["data"], expected_version=expected)
         except ConflictError:
             # The service refuses a stale version as a conflict; for a client's If-Match it is 412,
             # like the case resources answer (a task that is not ready stays 409).
+            case_id = get_task(db, g.actor, task_id).case_id
             if expected is not None and get_case(db, g.actor, case_id).version != expected:
                 raise PreconditionFailed("Ärendet har ändrats sedan du läste det (If-Match stämmer inte).") from None
             raise
