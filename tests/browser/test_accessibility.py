@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.persistence import Measure
 from tests.browser.test_flows import _case_at_implementation_plan, sign_in
 from tests.factories import make_actor, task_row
 from tests.web.test_pdsa_pages import make_ramp
@@ -38,6 +40,7 @@ def test_every_page_has_no_axe_violations(page: Page, published: Session, langua
     task_id = task_row(published, case_id, "step_07_implementation_plan", unit=unit).task_id
     admin = make_actor(published, "tillganglig.admin", "admin")
     ramp_id, cycle_id = make_ramp(published, case_id, unit)
+    measure_id = published.scalar(select(Measure.id).where(Measure.case_id == case_id))  # make_ramp's, with data
     published.commit()
     found: dict[str, list[str]] = {}
 
@@ -59,6 +62,17 @@ def test_every_page_has_no_axe_violations(page: Page, published: Session, langua
     for path in ("/larande", f"/arenden/{case_id}/enheter/{unit}", f"/ramper/{ramp_id}", f"/ramper/{ramp_id}/utskrift",
                  f"/cykler/{cycle_id}"):  # fmt: skip
         check(path)
+    # The measure pages: the list, the chart page (chart, signals, table, forms), and the CSV
+    # import after a file with a bad row (error summary naming the row).
+    for path in (f"/arenden/{case_id}/matetal", f"/matetal/{measure_id}"):
+        check(path)
+    page.goto(f"/matetal/{measure_id}")
+    page.locator("#imp-text").fill("period;value\n2026-13-01;1\n")
+    page.locator("form[action$='/import'] button[type=submit]").click()
+    page.wait_for_load_state("networkidle")
+    problems = violations(page)
+    if problems:
+        found["measure import with errors"] = problems
     # The task form after a submission with errors (error summary, invalid fields).
     page.goto(f"/uppgifter/{task_id}")
     page.locator("button[value=complete]").click()
@@ -69,6 +83,8 @@ def test_every_page_has_no_axe_violations(page: Page, published: Session, langua
     page.locator("form[action$='/logga-ut'] button").click()
     sign_in(page, published, admin.username, language)
     for path in ("/admin/anvandare", "/planerat", "/arenden/nytt", f"/arenden/{case_id}"):
+        check(path)
+    for path in (f"/arenden/{case_id}/matetal", f"/matetal/{measure_id}/installningar"):  # with the coordinator's forms
         check(path)
     for path in ("/modeller", "/modeller/vgr_introduction/utkast", "/modeller/vgr_introduction/utkast/jamfor",
                  "/modeller/vgr_introduction/flytta"):  # fmt: skip
