@@ -230,7 +230,9 @@ def test_the_unit_page_and_the_case_pages_pdsa_section(
     assert f'href="/ramper/{ramp_id}"' in unit_page and f'href="/cykler/{first}"' in unit_page
     assert "Telefonuppföljning efter utskrivning" in unit_page and "Införd" in unit_page
     # The measure's latest value and its signal in words (rising data, higher is better).
-    row = re.search(rf'<th scope="row">{MEASURE}</th>(.*?)</tr>', unit_page, re.S)
+    row = re.search(
+        rf'<th scope="row"><a href="/matetal/\d+\?enhet={unit}">{MEASURE}</a></th>(.*?)</tr>', unit_page, re.S
+    )
     assert row is not None and "60 %" in row.group(1) and "Förbättring" in row.group(1)
     assert "2026-06-01" in row.group(1)
     # The unit's open step after the adopted ramp: its follow-up task, linked.
