@@ -12,6 +12,7 @@ from flask_babel import format_date, get_locale, lazy_gettext
 from engine.services.inbox import inbox_count
 from engine.services.reminders import unread_count
 from engine.workdays import STOCKHOLM, format_date_sv, week_number
+from web import labels
 from web.db import get_session
 
 PHASES = {
@@ -30,24 +31,6 @@ NATIONAL = {
     "godkand": lazy_gettext("Godkänt"),
     "under_framtagande": lazy_gettext("Under framtagande"),
     "under_uppstart": lazy_gettext("Under uppstart"),
-}
-PDSA_STAGES = {
-    "plan": lazy_gettext("Planera"),
-    "do": lazy_gettext("Göra"),
-    "study": lazy_gettext("Studera"),
-    "act": lazy_gettext("Agera"),
-    "done": lazy_gettext("Klar"),
-}
-PDSA_DECISIONS = {
-    "adopt": lazy_gettext("Införa"),
-    "adapt": lazy_gettext("Anpassa"),
-    "abandon": lazy_gettext("Överge"),
-}
-PDSA_PURPOSES = {
-    "collect_information": lazy_gettext("Samla information"),
-    "develop": lazy_gettext("Utveckla en förändring"),
-    "test": lazy_gettext("Testa en förändring"),
-    "implement": lazy_gettext("Införa en förändring"),
 }
 SKANE = {
     "planering_pagar": lazy_gettext("Planering pågår"),
@@ -102,8 +85,6 @@ def init_app(app: Flask) -> None:
         STATUSES=STATUSES,
         NATIONAL=NATIONAL,
         SKANE=SKANE,
-        PDSA_STAGES=PDSA_STAGES,
-        PDSA_DECISIONS=PDSA_DECISIONS,
-        PDSA_PURPOSES=PDSA_PURPOSES,
+        **labels.GLOBALS,
     )
     app.context_processor(lambda: {"header": _header_counts, "actor": g.get("actor"), "locale": str(get_locale())})

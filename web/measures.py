@@ -30,6 +30,7 @@ from engine.services.measures import (
 )
 from web.auth import login_required
 from web.db import get_session
+from web.labels import SIGNAL_KINDS, SIGNALS
 from web.params import int_or_none
 
 bp = Blueprint("measures", __name__)
@@ -65,22 +66,6 @@ FREQUENCIES = {
     "quarter": lazy_gettext("Varje kvartal"),
     "year": lazy_gettext("Varje år"),
 }
-SIGNAL_KINDS = {
-    "shift": lazy_gettext("Skift"),
-    "trend": lazy_gettext("Trend"),
-    "too_many_runs": lazy_gettext("Antal serier"),
-    "too_few_runs": lazy_gettext("Antal serier"),
-    "beyond_limit": lazy_gettext("Punkt utanför styrgränsen"),
-    "two_of_three": lazy_gettext("Två av tre nära gränsen"),
-    "long_run": lazy_gettext("Ovanligt lång serie"),
-    "few_crossings": lazy_gettext("För få korsningar"),
-}
-VARIATIONS = {
-    "improvement": lazy_gettext("förbättring"),
-    "concern": lazy_gettext("försämring"),
-    "neutral": lazy_gettext("neutral"),
-}
-DECISIONS = {"adopt": lazy_gettext("införa"), "adapt": lazy_gettext("anpassa"), "abandon": lazy_gettext("överge")}
 DEFINE_FIELDS = ("name", "kind", "definition", "unit_label", "direction", "target", "frequency", "level",
                  "chart_type", "rules", "aggregation")  # fmt: skip
 CHECKBOXES = ("screen_outliers",)
@@ -129,7 +114,7 @@ def signal_sentence(signal: SignalView) -> str:
         kind=SIGNAL_KINDS.get(signal.kind, signal.kind),
         detail=signal_detail(signal),
         periods=_periods(signal.periods),
-        variation=VARIATIONS.get(signal.variation, signal.variation),
+        variation=str(SIGNALS.get(signal.variation, signal.variation)).lower(),
     )
 
 
@@ -139,7 +124,7 @@ def current_sentence(view: ChartView) -> str:
         return _("Inga datapunkter ännu.")
     if view.current is None:
         return _("Ingen signal för den senaste perioden: variationen ser ut som vanlig slumpvariation.")
-    return _("Den senaste perioden ingår i en signal: %(variation)s.", variation=VARIATIONS[view.current])
+    return _("Den senaste perioden ingår i en signal: %(variation)s.", variation=str(SIGNALS[view.current]).lower())
 
 
 def scope_name(view: ChartView) -> str:
@@ -180,7 +165,7 @@ def chart_texts(view: ChartView) -> dict[str, Any]:
         "astronomical": _("Astronomisk punkt (markerad av en person)"),
         "excluded": _("Utesluten ur beräkningen"),
         "signal": _("Signal"),
-        "variations": {k: str(v) for k, v in VARIATIONS.items()},
+        "variations": {k: str(v).lower() for k, v in SIGNALS.items()},
         "kinds": {k: str(v) for k, v in SIGNAL_KINDS.items()},
         "yAxis": view.unit_label,
     }
@@ -260,8 +245,8 @@ def _render_measure(
 def _words() -> dict[str, Any]:
     return {
         "KINDS": KINDS, "DIRECTIONS": DIRECTIONS, "CHART_TYPES": CHART_TYPES, "RULE_SETS": RULE_SETS,
-        "AGGREGATIONS": AGGREGATIONS, "LEVELS": LEVELS, "FREQUENCIES": FREQUENCIES, "SIGNAL_KINDS": SIGNAL_KINDS,
-        "VARIATIONS": VARIATIONS, "DECISIONS": DECISIONS, "number": number, "CASE_SCOPE": CASE_SCOPE,
+        "AGGREGATIONS": AGGREGATIONS, "LEVELS": LEVELS, "FREQUENCIES": FREQUENCIES,
+        "number": number, "CASE_SCOPE": CASE_SCOPE,
     }  # fmt: skip
 
 

@@ -6,9 +6,8 @@ words for the PDSA stages, decisions, purposes, ramp statuses and signals that e
 from __future__ import annotations
 
 from flask import Blueprint, g, render_template
-from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
-from flask_babel import format_decimal, lazy_gettext
+from flask_babel import format_decimal
 from markupsafe import Markup, escape
 
 from engine.services.chart_data import ChartView, chart_view
@@ -17,55 +16,6 @@ from web.auth import login_required
 from web.db import get_session
 
 bp = Blueprint("ramps", __name__)
-
-PDSA_STAGES = {
-    "plan": lazy_gettext("Planera"),
-    "do": lazy_gettext("Göra"),
-    "study": lazy_gettext("Studera"),
-    "act": lazy_gettext("Agera"),
-    "done": lazy_gettext("Avslutad"),
-}
-"""A cycle's ``stage`` is the step it waits for next; ``done`` when the Act is taken."""
-ACT_DECISIONS = {"adopt": lazy_gettext("Införa"), "adapt": lazy_gettext("Anpassa"), "abandon": lazy_gettext("Överge")}
-PURPOSES = {
-    "collect_information": lazy_gettext("Samla information"),
-    "develop": lazy_gettext("Utveckla en förändring"),
-    "test": lazy_gettext("Testa en förändring"),
-    "implement": lazy_gettext("Införa en förändring"),
-}
-RAMP_STATUSES = {
-    "active": lazy_gettext("Pågår"),
-    "adopted": lazy_gettext("Införd"),
-    "abandoned": lazy_gettext("Övergiven"),
-}
-SIGNALS = {
-    "improvement": lazy_gettext("Förbättring"),
-    "concern": lazy_gettext("Försämring"),
-    "neutral": lazy_gettext("Neutral"),
-}
-"""A measure's signal in words (a colour is never the only cue); no signal is "Ingen signal"."""
-SIGNAL_KINDS = {
-    "shift": lazy_gettext("skift"),
-    "trend": lazy_gettext("trend"),
-    "too_few_runs": lazy_gettext("för få serier"),
-    "too_many_runs": lazy_gettext("för många serier"),
-    "long_run": lazy_gettext("ovanligt lång serie"),
-    "few_crossings": lazy_gettext("för få korsningar av medianen"),
-    "beyond_limit": lazy_gettext("utanför styrgränsen"),
-    "two_of_three": lazy_gettext("två av tre nära styrgränsen"),
-}
-
-
-@bp.record_once
-def _template_globals(state: BlueprintSetupState) -> None:
-    state.app.jinja_env.globals.update(
-        PDSA_STAGES=PDSA_STAGES,
-        ACT_DECISIONS=ACT_DECISIONS,
-        PURPOSES=PURPOSES,
-        RAMP_STATUSES=RAMP_STATUSES,
-        SIGNALS=SIGNALS,
-        SIGNAL_KINDS=SIGNAL_KINDS,
-    )
 
 
 @bp.app_template_filter("pdsa_number")

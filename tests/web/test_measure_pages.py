@@ -264,7 +264,7 @@ def test_the_chart_page_says_the_signals_in_words_and_offers_the_region_only_whe
     assert '<script type="application/json" id="chart-data-' in html and "<script>" not in html
     row = re.search(r'<th scope="row">2025-08-01</th>(.*?)</tr>', html, re.S)
     # Twelve points in two runs are also too few runs (IHI table: at least 3 for 12 points).
-    assert row is not None and "Skift, Antal serier – försämring" in _text(row.group(1))
+    assert row is not None and "Skift, För få serier – försämring" in _text(row.group(1))
     assert 'value="region"' not in html
     assert member.get(f"/matetal/{measure.id}?enhet=region").status_code == 422
     published.get(Measure, measure.id).aggregation = "mean"  # type: ignore[union-attr]
