@@ -4,8 +4,7 @@ cycle and a measure with data."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +13,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from engine.persistence import PdsaCycle, Unit
@@ -22,6 +20,7 @@ from engine.services import Actor
 from engine.services.measures import create_measure, import_data_points_csv
 from engine.services.tokens import create_token
 from tests.factories import Team, do, make_actor, start_vgr, walk_vgr_to_units
+from tests.live_server import serve
 from web import create_app
 
 PREFIX = "/api/v1"
@@ -173,43 +172,8 @@ def world(published: Session, app: Flask) -> World:
     return build_world(published, app)
 
 
-class InFlight:
-    """WSGI middleware counting requests inside the app, so a live server's teardown can wait for
-    them before the engine is disposed (as in tests/browser/conftest.py)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.active = 0
-        self.changed = threading.Condition()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        with self.changed:
-            self.active += 1
-        try:
-            body: Iterable[bytes] = self.app(environ, start_response)
-            return body
-        finally:
-            with self.changed:
-                self.active -= 1
-                self.changed.notify_all()
-
-    def wait_idle(self, timeout: float) -> bool:
-        with self.changed:
-            return self.changed.wait_for(lambda: self.active == 0, timeout)
-
-
 @pytest.fixture()
 def live_server(app: Flask) -> Iterator[str]:
     """The app on a real server on 127.0.0.1 (a free port, threaded); yields its base URL."""
-    requests = InFlight(app)
-    server = make_server("127.0.0.1", 0, requests, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="api-live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        if not requests.wait_idle(timeout=10):
-            pytest.fail("the live server was still handling a request 10 s after the test", pytrace=False)
+    with serve(app, "api-live-server") as base:
+        yield base

@@ -4,8 +4,7 @@ JavaScript error or console error in the page."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,8 @@ import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Error, Page
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.serving import make_server
 
+from tests.live_server import serve
 from web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -44,36 +43,6 @@ def base_url() -> None:
     return None
 
 
-class _InFlight:
-    """WSGI middleware counting the requests inside the application, so that the live server's
-    teardown can wait for them: werkzeug's request threads are daemon threads, which
-    ``server_close()`` does not join, and a request still running (one the browser gave up on when
-    its context closed) would hand its database connection back to an engine already disposed: on
-    PostgreSQL a ResourceWarning (an error here) when that connection is garbage-collected. Flask
-    closes the request's session before it returns the response body, so the count ends there (not
-    at ``close()`` of the body, which werkzeug skips when the client has gone)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.active = 0
-        self.changed = threading.Condition()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        with self.changed:
-            self.active += 1
-        try:
-            body: Iterable[bytes] = self.app(environ, start_response)
-            return body
-        finally:
-            with self.changed:
-                self.active -= 1
-                self.changed.notify_all()
-
-    def wait_idle(self, timeout: float) -> bool:
-        with self.changed:
-            return self.changed.wait_for(lambda: self.active == 0, timeout)
-
-
 @pytest.fixture()
 def live_server(db_engine: Engine, session_factory: sessionmaker[Session]) -> Iterator[str]:
     """The real application on 127.0.0.1 (a free port, threaded), on the test database (emptied
@@ -82,21 +51,11 @@ def live_server(db_engine: Engine, session_factory: sessionmaker[Session]) -> It
     app = create_app(
         {"DATABASE_URL": db_engine.url.render_as_string(hide_password=False), "SECRET_KEY": "browser-tests"}
     )
-    requests = _InFlight(app)
-    server = make_server("127.0.0.1", 0, requests, threaded=True)
-    # A short poll interval: shutdown() waits for the serving loop to notice (0.5 s by default).
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="live-server", daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        with serve(app) as base:
+            yield base
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        idle = requests.wait_idle(timeout=10)
         app.extensions["infora.engine"].dispose()
-        if not idle:
-            pytest.fail("the live server was still handling a request 10 s after the test", pytrace=False)
 
 
 @pytest.fixture()
