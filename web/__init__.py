@@ -3,7 +3,6 @@ commit at the edge; domain errors map to HTTP statuses in ``web.errors``."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from flask import Flask, session
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
+from engine.config import Settings, load_settings
 from engine.persistence.database import database_url_from_env, make_engine, make_session_factory
 
 LANGUAGES = ("sv", "en")
@@ -19,18 +19,22 @@ csrf = CSRFProtect()
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Create the application; ``test_config`` overrides the configuration (tests)."""
+    """Create the application; ``test_config`` overrides the configuration (tests).
+
+    The environment is checked first (``engine.config``): bad settings stop the start with a
+    ``ConfigurationError`` naming every bad variable."""
+    settings = load_settings()
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(
         DATABASE_URL=database_url_from_env(),
-        SECRET_KEY=os.environ.get("INFORA_SECRET_KEY") or _instance_secret(Path(app.instance_path)),
-        MODELS_DIR=os.environ.get("INFORA_MODELS_DIR", str(Path(__file__).resolve().parents[1] / "bpmn")),
-        BASE_URL=os.environ.get("INFORA_BASE_URL", "http://127.0.0.1:5000"),
+        SECRET_KEY=settings.secret_key or _instance_secret(Path(app.instance_path)),
+        MODELS_DIR=str(settings.models_dir),
+        BASE_URL=settings.base_url,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("INFORA_SECURE_COOKIES", "") == "1",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
         SESSION_COOKIE_NAME="infora_session",
-        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        PERMANENT_SESSION_LIFETIME=settings.session_hours * 3600,
         BABEL_DEFAULT_LOCALE="sv",
         BABEL_DEFAULT_TIMEZONE="Europe/Stockholm",
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).with_name("translations")),
@@ -38,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     if test_config:
         app.config.update(test_config)
+    _operations(app, settings)
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["infora.engine"] = engine
     app.extensions["infora.sessions"] = make_session_factory(engine)
@@ -86,6 +91,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     api.init_app(app)
     return app
+
+
+def _operations(app: Flask, settings: Settings) -> None:
+    """Logs (format and level from the settings, one access line per request) and the settings
+    for the views that need them."""
+    from web import request_log
+
+    app.extensions["infora.settings"] = settings
+    request_log.init_app(app, settings)
 
 
 def _locale() -> str:

@@ -56,7 +56,8 @@ def test_start_page_is_swedish_and_lists_the_pathway_catalogue(client: FlaskClie
 
 
 def test_health(client: FlaskClient) -> None:
-    assert client.get("/health").get_json() == {"status": "ok"}
+    body = client.get("/health").get_json()
+    assert (body["status"], body["database"], body["schema"]) == ("ok", "ok", "ok")
 
 
 def test_errors_are_json_for_json_clients_and_pages_otherwise(client: FlaskClient) -> None:
