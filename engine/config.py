@@ -79,7 +79,7 @@ class Settings:
     """The effective settings of this deployment (see ``deploy/infora.env.example``)."""
 
     environment: str
-    database_url: str
+    database_url: str = field(repr=False)  # may hold the database password
     database_url_set: bool
     secret_key: str | None = field(repr=False)
     base_url: str

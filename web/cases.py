@@ -3,12 +3,13 @@ suspend, resume, cancel, add people and start new introductions."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from engine.errors import ValidationError
 from engine.services import ParticipantSpec, cancel_case, lookups, resume_case, send_signal, start_case, suspend_case
+from engine.services.case_export import export_case
 from engine.services.case_view import (
     add_participant,
     case_detail,
@@ -57,6 +58,18 @@ def unit_page(case_id: int, unit_id: int) -> ResponseReturnValue:
 def diagram(case_id: int) -> ResponseReturnValue:
     state = case_diagram(get_session(), g.actor, case_id)
     return jsonify({"xml": state.xml, "current": state.current, "completed": state.completed})
+
+
+@bp.get("/arenden/<int:case_id>/export.zip")
+@login_required
+def export(case_id: int) -> ResponseReturnValue:
+    """The whole case as a zip (its coordinator or an admin); the export itself is audited, hence
+    a write transaction for a GET."""
+    exported = export_case(get_session(write=True), g.actor, case_id)
+    response = Response(exported.content, mimetype="application/zip")
+    response.headers["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/arenden/<int:case_id>/status")

@@ -1,35 +1,50 @@
-"""The ``infora`` command: set up the database, run the server, manage users, publish models."""
+"""The ``infora`` command: set up the database, run the server, manage users, publish models,
+check the settings, back up and restore, export a case, anonymise a departed user."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import click
+from alembic.script import ScriptDirectory
 from sqlalchemy.orm import Session
 
+from engine.backup import BackupError, BackupReport, backup_database, restore_database
 from engine.catalogue.bootstrap import bootstrap
 from engine.catalogue.demo import DEMO_PASSWORD
+from engine.config import ConfigurationError, Settings, load_settings, normalise_database_url
 from engine.errors import InforaError, InvalidModelError, ValidationError
-from engine.notify.email import ConfigError
+from engine.logging_setup import configure_logging
 from engine.persistence.database import database_url_from_env, make_engine, make_session_factory, unit_of_work
-from engine.persistence.schema import upgrade_database
-from engine.scheduler import SchedulerSettings, run_pass
+from engine.persistence.schema import MIGRATIONS_DIR, upgrade_database
+from engine.scheduler import PassResult, SchedulerSettings, run_pass
 from engine.scheduler.runner import SchedulerRunner, describe
 from engine.services import SYSTEM_ACTOR, Actor, publish_model_version
+from engine.services.anonymise import anonymise_user
 from engine.services.calendar_feed import create_calendar_token, revoke_calendar_tokens
+from engine.services.case_export import export_case
 from engine.services.models import executable_process_ids, read_model_directory
 from engine.services.tokens import MAX_DAYS, create_token, list_tokens, revoke_token
 from engine.services.users import create_user, find_user, list_users, set_password
 
 DEFAULT_MODELS = Path(__file__).resolve().parents[1] / "bpmn"
+log = logging.getLogger("infora.scheduler")
+
+
+def _url(url: str | None) -> str:
+    """The database URL from ``--database-url``/``DATABASE_URL`` (``postgresql://`` as hosting
+    services write it works too), else the embedded SQLite file."""
+    return normalise_database_url(url) if url else database_url_from_env()
 
 
 def _factory(url: str | None):  # type: ignore[no-untyped-def]
-    engine = make_engine(url or database_url_from_env())
+    engine = make_engine(_url(url))
     upgrade_database(engine)
     return engine, make_session_factory(engine)
 
@@ -86,25 +101,73 @@ def run(ctx: click.Context, host: str, port: int, demo: bool) -> None:
     ctx.invoke(init, demo=demo, models=DEFAULT_MODELS)
     from web import create_app
 
-    config = {"DATABASE_URL": ctx.obj["url"]} if ctx.obj["url"] else None
+    settings = _settings()
+    configure_logging(settings.log_format, settings.log_level)
+    config = {"DATABASE_URL": _url(ctx.obj["url"])} if ctx.obj["url"] else None
     app = create_app(config)
-    settings = _scheduler_settings()
-    runner = SchedulerRunner(app.extensions["infora.sessions"], settings, blocking=False)
-    app.extensions["infora.scheduler"] = runner
-    runner.start()
-    click.echo(f"Infora körs på http://{host}:{port}/ (schemaläggaren körs i samma process)")
+    runner = None
+    if settings.scheduler_mode == "embedded":
+        runner = LoggedSchedulerRunner(app.extensions["infora.sessions"], _scheduler_settings(settings), blocking=False)
+        app.extensions["infora.scheduler"] = runner
+        runner.start()
+        click.echo(f"Infora körs på http://{host}:{port}/ (schemaläggaren körs i samma process)")
+    else:
+        click.echo(f"Infora körs på http://{host}:{port}/ (INFORA_SCHEDULER=separate: starta `infora scheduler`)")
     try:
         app.run(host=host, port=port, debug=False, use_reloader=False)
     finally:
-        runner.shutdown()
+        if runner is not None:
+            runner.shutdown()
 
 
-def _scheduler_settings() -> SchedulerSettings:
+def _settings() -> Settings:
+    """The checked settings; every bad variable is listed and the command ends with status 2."""
     try:
-        return SchedulerSettings.from_env()
-    except ConfigError as err:
-        click.echo(f"Fel i inställningarna: {err}", err=True)
+        return load_settings()
+    except ConfigurationError as err:
+        click.echo(str(err), err=True)
         sys.exit(2)
+
+
+def _scheduler_settings(settings: Settings) -> SchedulerSettings:
+    return SchedulerSettings(smtp=settings.smtp, base_url=settings.base_url)
+
+
+def log_pass(result: PassResult | None, seconds: float, passes: int = 1) -> None:
+    """One log line for a scheduler pass: what it did and how long it took (DEBUG when it found
+    nothing to do, so an idle scheduler does not fill the log)."""
+    fields = {**describe(result), "duration_ms": round(seconds * 1000, 1), "passes": passes}
+    if result is None:
+        log.error("scheduler pass failed", extra={"fields": fields})
+        return
+    busy = result.timers_fired or result.reminders_sent or result.errors or result.delivery.sent
+    busy = busy or result.delivery.retrying or result.delivery.failed
+    log.log(logging.INFO if busy else logging.DEBUG, "scheduler pass", extra={"fields": fields})
+
+
+class LoggedSchedulerRunner(SchedulerRunner):
+    """The scheduler runner with one log line per wake-up, like the web's access lines."""
+
+    def _tick(self) -> None:
+        started, passes = time.perf_counter(), self.passes
+        super()._tick()
+        log_pass(self.last_result, time.perf_counter() - started, self.passes - passes)
+
+
+@main.command("check-config")
+def check_config() -> None:
+    """Visa inställningarna som gäller (hemligheter maskerade); slutkod 2 vid fel."""
+    try:
+        settings = load_settings()
+    except ConfigurationError as err:
+        click.echo(str(err), err=True)
+        sys.exit(2)
+    width = max(len(name) for name, _ in settings.describe())
+    for name, value in settings.describe():
+        click.echo(f"{name.ljust(width)}  {value}")
+    for warning in settings.warnings:
+        click.echo(f"Varning: {warning}", err=True)
+    click.echo("Inställningarna är giltiga.")
 
 
 @main.command()
@@ -113,15 +176,20 @@ def _scheduler_settings() -> SchedulerSettings:
 @click.pass_context
 def scheduler(ctx: click.Context, once: bool, max_sleep: float | None) -> None:
     """Kör schemaläggaren: timers, påminnelser, eskaleringar och e-post."""
-    settings = _scheduler_settings()
+    config = _settings()
+    configure_logging(config.log_format, config.log_level)
+    settings = _scheduler_settings(config)
     engine, factory = _factory(ctx.obj["url"])
     try:
         if once:
+            started = time.perf_counter()
             result = run_pass(factory, settings)
+            log_pass(result, time.perf_counter() - started)
             click.echo(json.dumps(describe(result), ensure_ascii=False))
             sys.exit(1 if result.errors else 0)
         postgres = engine.dialect.name == "postgresql"
-        runner = SchedulerRunner(
+        max_sleep = max_sleep if max_sleep is not None else config.scheduler_max_sleep
+        runner = LoggedSchedulerRunner(
             factory,
             settings,
             blocking=True,
@@ -203,7 +271,7 @@ def user_calendar(ctx: click.Context, username: str, revoke: bool) -> None:
                 click.echo(f"{revoke_calendar_tokens(session, actor)} länkar spärrade.")
             else:
                 token = create_calendar_token(session, actor)
-                base = os.environ.get("INFORA_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+                base = _settings().base_url
                 click.echo(f"{base}/kalender/{token}.ics")
     except InforaError as err:
         _fail(err)
@@ -220,6 +288,29 @@ def user_list(ctx: click.Context) -> None:
         with unit_of_work(factory, write=False) as session:
             for u in list_users(session):
                 click.echo(f"{u.username}\t{u.system_role}\t{u.display_name}\t{'aktiv' if u.active else 'inaktiv'}")
+    finally:
+        engine.dispose()
+
+
+@user.command("anonymise")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Fråga inte om bekräftelse.")
+@click.pass_context
+def user_anonymise(ctx: click.Context, username: str, yes: bool) -> None:
+    """Anonymisera en användare som slutat: namn, användarnamn och e-post ersätts av en pseudonym,
+    inloggning, nycklar, utkast, aviseringar och e-post tas bort; historiken behålls."""
+    if not yes:
+        click.confirm(f"Anonymisera {username}? Det går inte att ångra.", abort=True)
+    engine, factory = _factory(ctx.obj["url"])
+    try:
+        with unit_of_work(factory) as session:
+            done = anonymise_user(session, SYSTEM_ACTOR, username)
+        removed = ", ".join(f"{kind} {count}" for kind, count in done.removed.items() if count) or "inget"
+        click.echo(f"Användaren är nu {done.display_name} ({done.username}) och kan inte logga in.")
+        click.echo(f"Borttaget: {removed}. Uppgifter lämnade tillbaka till sin roll: {done.tasks_released}.")
+        click.echo(f"Historikrader rensade på namn och adresser: {done.audit_rows_scrubbed}.")
+    except InforaError as err:
+        _fail(err)
     finally:
         engine.dispose()
 
@@ -325,6 +416,83 @@ def db_upgrade(ctx: click.Context) -> None:
     engine, _sessions = _factory(ctx.obj["url"])
     engine.dispose()
     click.echo("Databasen är uppgraderad.")
+
+
+def _report(report: BackupReport) -> None:
+    for line in report.lines():
+        click.echo(line)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Ersätt filen om den redan finns.")
+@click.option("--pg-bindir", envvar="INFORA_PG_BINDIR", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Katalogen med pg_dump (standard: PATH).")  # fmt: skip
+@click.pass_context
+def backup(ctx: click.Context, file: Path, force: bool, pg_bindir: Path | None) -> None:
+    """Säkerhetskopiera hela databasen till FILE medan Infora körs (SQLite: en databasfil;
+    PostgreSQL: pg_dump i custom-format)."""
+    try:
+        _report(backup_database(_url(ctx.obj["url"]), file, overwrite=force, pg_bindir=pg_bindir))
+    except BackupError as err:
+        click.echo(f"Fel: {err.message}", err=True)
+        sys.exit(2)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Skriv över en databas som redan innehåller data.")
+@click.option("--pg-bindir", envvar="INFORA_PG_BINDIR", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Katalogen med pg_restore (standard: PATH).")  # fmt: skip
+@click.pass_context
+def restore(ctx: click.Context, file: Path, force: bool, pg_bindir: Path | None) -> None:
+    """Återställ databasen från säkerhetskopian FILE. Stoppa webben och schemaläggaren först."""
+    try:
+        report = restore_database(_url(ctx.obj["url"]), file, force=force, pg_bindir=pg_bindir)
+    except BackupError as err:
+        click.echo(f"Fel: {err.message}", err=True)
+        sys.exit(2)
+    _report(report)
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    if report.revision != head:
+        click.echo(f"Koden väntar sig schemaversion {head}: kör `infora db upgrade` innan Infora startas.")
+    click.echo("Starta sedan webben och schemaläggaren igen.")
+
+
+@main.group()
+def case() -> None:
+    """Ärenden."""
+
+
+@case.command("export")
+@click.argument("case_id", type=int)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Ersätt filen om den redan finns.")
+@click.pass_context
+def case_export(ctx: click.Context, case_id: int, file: Path, force: bool) -> None:
+    """Exportera hela ärendet (modellversion, historik, formulär, PDSA, mätetal) som en zip-fil."""
+    engine, factory = _factory(ctx.obj["url"])
+    try:
+        with unit_of_work(factory) as session:
+            exported = export_case(session, SYSTEM_ACTOR, case_id)
+            _write_private(file, exported.content, force)
+    except InforaError as err:
+        _fail(err)
+    finally:
+        engine.dispose()
+    click.echo(f"Ärende {case_id} exporterat till {file} ({len(exported.content) / 1024:.1f} kB).")
+
+
+def _write_private(path: Path, content: bytes, overwrite: bool) -> None:
+    """Write a file only its owner can read (an export holds personal data)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        click.echo(f"Fel: {path} finns redan. Välj ett annat filnamn eller lägg till --force.", err=True)
+        sys.exit(2)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
 
 
 __all__ = ["main"]
