@@ -37,6 +37,8 @@ SCHEDULER_MODES = ("embedded", "separate")
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[1] / "bpmn"
 MIN_SECRET_LENGTH = 32
+PLACEHOLDER = "CHANGE-ME"
+"""What deploy/infora.env.example writes where a secret belongs."""
 
 _TRUE = ("1", "true", "yes", "on", "ja")
 _FALSE = ("0", "false", "no", "off", "nej")
@@ -92,7 +94,14 @@ class Settings:
     scheduler_max_sleep: float | None
     secure_cookies: bool
     session_hours: int
+    session_idle_minutes: int
+    lockout_attempts: int
+    lockout_window_minutes: int
+    lockout_minutes: int
     trusted_proxies: int
+    oidc_issuer: str | None
+    oidc_client_id: str | None
+    oidc_client_secret: str | None = field(repr=False)
     web_bind: str
     web_workers: int
     web_threads: int
@@ -137,7 +146,19 @@ class Settings:
             ),
             ("INFORA_SECURE_COOKIES", "1" if self.secure_cookies else "0"),
             ("INFORA_SESSION_HOURS", str(self.session_hours)),
+            ("INFORA_SESSION_IDLE_MINUTES", str(self.session_idle_minutes)),
+            ("INFORA_LOCKOUT_ATTEMPTS", str(self.lockout_attempts)),
+            ("INFORA_LOCKOUT_WINDOW_MINUTES", str(self.lockout_window_minutes)),
+            ("INFORA_LOCKOUT_MINUTES", str(self.lockout_minutes)),
             ("INFORA_TRUSTED_PROXIES", str(self.trusted_proxies)),
+            ("INFORA_OIDC_ISSUER", self.oidc_issuer or "(ingen: bara lokala konton)"),
+        ]
+        if self.oidc_issuer:
+            rows += [
+                ("INFORA_OIDC_CLIENT_ID", self.oidc_client_id or "-"),
+                ("INFORA_OIDC_CLIENT_SECRET", _masked_secret(self.oidc_client_secret)),
+            ]
+        rows += [
             ("INFORA_WEB_BIND", self.web_bind),
             ("INFORA_WEB_WORKERS", str(self.web_workers)),
             ("INFORA_WEB_THREADS", str(self.web_threads)),
@@ -278,7 +299,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "INFORA_BASE_URL börjar inte med https://: inloggningen går okrypterad om inte en proxy sköter TLS."
         )
     session_hours = r.integer("INFORA_SESSION_HOURS", 8, 1, 168)
-    trusted_proxies = r.integer("INFORA_TRUSTED_PROXIES", 0, 0, 5)
+    # Sign-in security; the same ranges as web/auth.py, which applies them.
+    session_idle_minutes = r.integer("INFORA_SESSION_IDLE_MINUTES", 60, 0, 24 * 60)
+    lockout_attempts = r.integer("INFORA_LOCKOUT_ATTEMPTS", 5, 1, 100)
+    lockout_window_minutes = r.integer("INFORA_LOCKOUT_WINDOW_MINUTES", 15, 1, 24 * 60)
+    lockout_minutes = r.integer("INFORA_LOCKOUT_MINUTES", 15, 1, 7 * 24 * 60)
+    trusted_proxies = _trusted_proxies(r)
+    oidc_issuer, oidc_client_id, oidc_client_secret = _oidc(r)
 
     web_bind = r.get("INFORA_WEB_BIND") or "127.0.0.1:8000"
     if not _valid_bind(web_bind):
@@ -313,7 +340,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         scheduler_max_sleep=max_sleep,
         secure_cookies=secure_cookies,
         session_hours=session_hours,
+        session_idle_minutes=session_idle_minutes,
+        lockout_attempts=lockout_attempts,
+        lockout_window_minutes=lockout_window_minutes,
+        lockout_minutes=lockout_minutes,
         trusted_proxies=trusted_proxies,
+        oidc_issuer=oidc_issuer,
+        oidc_client_id=oidc_client_id,
+        oidc_client_secret=oidc_client_secret,
         web_bind=web_bind,
         web_workers=web_workers,
         web_threads=web_threads,
@@ -360,6 +394,8 @@ def _secret_key(r: _Reader, production: bool) -> str | None:
         return None
     if production and len(key) < MIN_SECRET_LENGTH:
         r.fail("INFORA_SECRET_KEY", f"är för kort ({len(key)} tecken, minst {MIN_SECRET_LENGTH}); {hint}.")
+    elif production and PLACEHOLDER in key:
+        r.fail("INFORA_SECRET_KEY", f"är exempelvärdet ur infora.env.example; {hint}.")
     return key
 
 
@@ -377,6 +413,37 @@ def _base_url(r: _Reader, production: bool) -> str:
         r.fail("INFORA_BASE_URL", f"måste vara en adress som https://infora.region.se (fick {raw!r}).")
         return DEFAULT_BASE_URL
     return raw.rstrip("/")
+
+
+def _trusted_proxies(r: _Reader) -> int:
+    """``INFORA_TRUSTED_PROXIES``, or its other name ``INFORA_PROXY_FIX`` (web/security.py)."""
+    trusted = r.integer("INFORA_TRUSTED_PROXIES", 0, 0, 5)
+    if r.get("INFORA_PROXY_FIX") is None:
+        return trusted
+    alias = r.integer("INFORA_PROXY_FIX", 0, 0, 5)
+    if r.get("INFORA_TRUSTED_PROXIES") is not None and alias != trusted:
+        r.fail("INFORA_PROXY_FIX", f"säger {alias} men INFORA_TRUSTED_PROXIES {trusted}; sätt bara den ena.")
+    return alias
+
+
+def _oidc(r: _Reader) -> tuple[str | None, str | None, str | None]:
+    """Single sign-on: off without an issuer; with one, the client id and secret are needed too
+    (web/sso.py reads the rest: scopes, the group claim, the role map)."""
+    issuer = r.get("INFORA_OIDC_ISSUER")
+    client_id = r.get("INFORA_OIDC_CLIENT_ID")
+    secret = r.env.get("INFORA_OIDC_CLIENT_SECRET") or None
+    if issuer is None:
+        return None, client_id, secret
+    parts = urlsplit(issuer)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        r.fail(
+            "INFORA_OIDC_ISSUER",
+            f"måste vara identitetsleverantörens adress, t.ex. https://login.region.se (fick {issuer!r}).",
+        )
+    for name, value in (("INFORA_OIDC_CLIENT_ID", client_id), ("INFORA_OIDC_CLIENT_SECRET", secret)):
+        if not value:
+            r.fail(name, "krävs när INFORA_OIDC_ISSUER är satt (Inforas klient hos identitetsleverantören).")
+    return issuer.rstrip("/"), client_id, secret
 
 
 def _smtp(r: _Reader) -> SmtpConfig | None:

@@ -110,6 +110,10 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> logging.
     handler.setFormatter(make_formatter(log_format))
     root.addHandler(handler)
     root.setLevel(level)
-    # The development server's own request lines would duplicate the application's access lines.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Lines that say nothing in a running service, or say it twice: the development server's
+    # request lines (the application writes its own access lines), Alembic's (plugins loaded, the
+    # dialect of every health check's schema look-up; a service never migrates) and APScheduler's
+    # "job executed" for every wake-up (the scheduler writes one line per pass).
+    for noisy in ("werkzeug", "alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler

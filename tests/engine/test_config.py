@@ -55,6 +55,8 @@ def test_sqlite_in_production_only_when_allowed_and_a_short_secret_is_refused() 
     assert set(_problems(env)) == {"DATABASE_URL"}
     assert load_settings({**env, "INFORA_ALLOW_SQLITE": "1"}).database_url.startswith("sqlite:")
     assert set(_problems({**PRODUCTION, "INFORA_SECRET_KEY": "kort"})) == {"INFORA_SECRET_KEY"}
+    example = _problems({**PRODUCTION, "INFORA_SECRET_KEY": "CHANGE-ME-TO-A-LONG-RANDOM-STRING"})
+    assert "exempelvärdet" in example["INFORA_SECRET_KEY"]
 
 
 def test_every_bad_variable_is_listed_at_once_with_what_is_expected() -> None:
@@ -122,3 +124,40 @@ def test_hosting_style_database_urls_get_the_psycopg_driver() -> None:
     assert normalise_database_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
     assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"
     assert load_settings({"INFORA_DATABASE_URL": "postgres://u@h/d"}).database_url == "postgresql+psycopg://u@h/d"
+
+
+def test_sign_in_security_and_single_sign_on_settings_are_checked_with_the_others() -> None:
+    problems = _problems(
+        {"INFORA_OIDC_ISSUER": "login.region.se", "INFORA_LOCKOUT_ATTEMPTS": "0", "INFORA_SESSION_IDLE_MINUTES": "x",
+         "INFORA_TRUSTED_PROXIES": "1", "INFORA_PROXY_FIX": "2"}
+    )  # fmt: skip
+    assert set(problems) == {
+        "INFORA_OIDC_ISSUER", "INFORA_OIDC_CLIENT_ID", "INFORA_OIDC_CLIENT_SECRET", "INFORA_LOCKOUT_ATTEMPTS",
+        "INFORA_SESSION_IDLE_MINUTES", "INFORA_PROXY_FIX",
+    }  # fmt: skip
+    settings = load_settings(
+        {"INFORA_OIDC_ISSUER": "https://login.region.se/", "INFORA_OIDC_CLIENT_ID": "infora",
+         "INFORA_OIDC_CLIENT_SECRET": "oidc-hemlis", "INFORA_PROXY_FIX": "1"}
+    )  # fmt: skip
+    assert (settings.oidc_issuer, settings.trusted_proxies) == ("https://login.region.se", 1)
+    shown = dict(settings.describe())
+    assert shown["INFORA_OIDC_CLIENT_SECRET"] == "****** (11 tecken)" and "oidc-hemlis" not in repr(settings)
+    assert (settings.lockout_attempts, settings.lockout_window_minutes, settings.lockout_minutes) == (5, 15, 15)
+
+
+def test_the_environment_file_example_documents_every_variable() -> None:
+    """Every variable Infora reads (engine/ and web/) has a line in deploy/infora.env.example."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    example = (root / "deploy" / "infora.env.example").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^#?([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
+    read = set()
+    for folder in ("engine", "web"):
+        for path in (root / folder).rglob("*.py"):
+            read |= set(
+                re.findall(r"\b((?:INFORA_[A-Z0-9_]*[A-Z0-9])|DATABASE_URL)\b", path.read_text(encoding="utf-8"))
+            )
+    internal = {"INFORA_LOCKOUT_POLICY"}  # web/auth.py's app.config key, not a variable
+    assert sorted(read - documented - internal) == []

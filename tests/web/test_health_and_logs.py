@@ -60,9 +60,12 @@ def restore_logging() -> Iterator[None]:
     """Commands and tests that configure logging change the root logger: put it back."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    quieted = {name: logging.getLogger(name).level for name in ("werkzeug", "alembic", "apscheduler")}
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    for name, previous in quieted.items():
+        logging.getLogger(name).setLevel(previous)
 
 
 def _access(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:

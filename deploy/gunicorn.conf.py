@@ -1,0 +1,75 @@
+"""gunicorn settings for Infora in production.
+
+    gunicorn --config deploy/gunicorn.conf.py
+
+Everything comes from the same environment variables as the rest of Infora (``engine.config``):
+``INFORA_WEB_BIND``, ``INFORA_WEB_WORKERS``, ``INFORA_WEB_THREADS``, ``INFORA_WEB_TIMEOUT``,
+``INFORA_LOG_FORMAT``, ``INFORA_LOG_LEVEL``. Bad settings stop gunicorn before it forks, with every
+bad variable listed (exit status 2), instead of workers failing to boot one after the other.
+
+Choices:
+- gthread workers: a request mostly waits on the database, so threads serve several at once in
+  one process; SpiffWorkflow objects never cross requests (each one loads its own case).
+- preload off: each worker imports the application itself and keeps its own cache of compiled
+  model versions (engine/services/versions.py); a HUP (``systemctl reload``) then loads new code
+  worker by worker without dropping requests.
+- gunicorn's access log off: the application writes one access line per request with the request
+  id, the user and the duration (web/request_log.py). gunicorn's own messages go to standard
+  error in the same format.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from engine.config import ConfigurationError, load_settings
+
+try:
+    _settings = load_settings()
+except ConfigurationError as err:
+    print(err, file=sys.stderr)
+    sys.exit(2)
+
+wsgi_app = "web:create_app()"
+bind = [_settings.web_bind]
+worker_class = "gthread"
+workers = _settings.web_workers
+threads = _settings.web_threads
+# A worker silent this long is killed and replaced (a request stuck on a lock, a runaway import).
+timeout = _settings.web_timeout
+# On a stop or reload, requests in flight get this long to finish.
+graceful_timeout = 30
+# nginx keeps connections to us open; a little longer than its keepalive_timeout to the upstream.
+keepalive = 5
+preload_app = False
+proc_name = "infora-web"
+
+accesslog = None
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+if _settings.log_format == "json":
+    # Merged into gunicorn's defaults key by key: "root" and both handler names are replaced, so
+    # the application's own handler (set up by create_app) is the only one on the root logger.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": _settings.log_level, "handlers": []},
+        "formatters": {"json": {"()": "engine.logging_setup.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stderr"], "level": _settings.log_level, "propagate": False},
+            "gunicorn.access": {"handlers": [], "propagate": False},
+        },
+    }
+
+# Only the local reverse proxy may tell gunicorn the original scheme; the application itself trusts
+# X-Forwarded-For/-Proto as far as INFORA_TRUSTED_PROXIES says (werkzeug's ProxyFix).
+forwarded_allow_ips = "127.0.0.1,::1"
+
+# gunicorn's control socket lives in systemd's RuntimeDirectory (/run/infora); without one (a
+# start by hand) it is off rather than written into the home directory.
+if os.environ.get("RUNTIME_DIRECTORY"):
+    control_socket = os.path.join(os.environ["RUNTIME_DIRECTORY"].split(":")[0], "gunicorn.ctl")
+else:
+    control_socket_disable = True
