@@ -7,6 +7,7 @@ carries a Swedish message (the UI's default language) and a stable ``code`` a cl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 class InforaError(Exception):
@@ -54,6 +55,20 @@ class TooManyAttemptsError(InforaError):
     """Too many failed attempts in a short time (sign-in); try again later."""
 
     code = "too_many_attempts"
+
+
+class AccountLockedError(TooManyAttemptsError):
+    """An account is locked after repeated failed passwords (an administrator can unlock it).
+
+    Attributes:
+        locked_until: when the lock runs out (UTC).
+    """
+
+    code = "account_locked"
+
+    def __init__(self, message: str, locked_until: datetime) -> None:
+        super().__init__(message)
+        self.locked_until = locked_until
 
 
 class ValidationError(InforaError):

@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from engine.errors import PermissionDeniedError, ValidationError
+from engine.services.auth import locked_accounts, unlock_account
 from engine.services.reminders import failed_deliveries, upcoming
 from engine.services.users import create_user, list_users, set_password
 from web.auth import coordinator_required, login_required
@@ -33,6 +34,12 @@ def users() -> ResponseReturnValue:
             if request.form.get("action") == "password":
                 set_password(db, g.actor, request.form.get("username", ""), request.form.get("password", ""))
                 flash(_("Lösenordet är ändrat."), "success")
+            elif request.form.get("action") == "unlock":
+                name = request.form.get("username", "")
+                if unlock_account(db, g.actor, name):
+                    flash(_("Kontot %(name)s är upplåst.", name=name), "success")
+                else:
+                    flash(_("Kontot %(name)s var inte låst.", name=name), "info")
             else:
                 created = create_user(
                     db,
@@ -49,7 +56,10 @@ def users() -> ResponseReturnValue:
             db.rollback()
             errors = err.field_errors
     # A form shown again with its errors is a normal page (200): browsers log 4xx documents as errors.
-    return render_template("admin/users.html", users=list_users(get_session()), errors=errors, values=values)
+    db = get_session()
+    return render_template(
+        "admin/users.html", users=list_users(db), locked=locked_accounts(db), errors=errors, values=values
+    )
 
 
 @bp.get("/planerat")

@@ -1,20 +1,30 @@
 """Signing in and out, the current person (``g.actor``), the language switch, and the
-``login_required`` / ``coordinator_required`` guards."""
+``login_required`` / ``coordinator_required`` guards.
+
+A signed-in session ends after ``INFORA_SESSION_IDLE_MINUTES`` without a request (default 60) and,
+however busy, ``PERMANENT_SESSION_LIFETIME`` after signing in (8 h): both are checked here on the
+server, from times kept in the signed cookie, because the cookie's own expiry is renewed on every
+response. Failed passwords lock the account (``INFORA_LOCKOUT_ATTEMPTS`` failures within
+``INFORA_LOCKOUT_WINDOW_MINUTES`` lock it for ``INFORA_LOCKOUT_MINUTES``; 5, 15, 15)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 
-from engine.errors import NotFoundError, PermissionDeniedError, TooManyAttemptsError
+from engine.clock import utcnow
+from engine.errors import AccountLockedError, NotFoundError, PermissionDeniedError, TooManyAttemptsError
 from engine.services import actor_for_user
-from engine.services.auth import sign_in
+from engine.services.auth import LockoutPolicy, sign_in
 from web import LANGUAGES
 from web.db import get_session
 
@@ -22,10 +32,48 @@ bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _expired() -> bool:
+    """Whether the signed-in session has been idle too long or lasted too long; notes the time of
+    this request (at most once a minute: not a new cookie on every request)."""
+    now = int(utcnow().timestamp())
+    idle = int(current_app.config["SESSION_IDLE_MINUTES"]) * 60
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    seen, started = session.get("seen_at"), session.get("signed_in_at")
+    if isinstance(seen, int) and idle > 0 and now - seen > idle:
+        return True
+    if isinstance(started, int) and now - started > lifetime:
+        return True
+    if not isinstance(seen, int) or now - seen >= 60:
+        session["seen_at"] = now
+    return False
+
+
+def _end_session() -> None:
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
+def start_session(user_id: int | None, method: str = "password") -> None:
+    """A fresh session for a person who just signed in (no fixation: the old one's contents go,
+    the chosen language stays)."""
+    _end_session()
+    now = int(utcnow().timestamp())
+    session["user_id"] = user_id
+    session["auth_method"] = method
+    session["signed_in_at"] = session["seen_at"] = now
+    session.permanent = True
+
+
 def _load_actor() -> None:
     g.actor = None
     user_id = session.get("user_id")
     if user_id is None:
+        return
+    if _expired():
+        _end_session()
+        flash(_("Du har loggats ut eftersom du inte har använt Infora på ett tag. Logga in igen."), "info")
         return
     try:
         g.actor = actor_for_user(get_session(), int(user_id))
@@ -76,29 +124,31 @@ def login() -> ResponseReturnValue:
     if request.method == "POST":
         username = request.form.get("username", "")
         db = get_session(write=True)
+        policy: LockoutPolicy = current_app.config["INFORA_LOCKOUT_POLICY"]
         try:
-            actor = sign_in(db, username, request.form.get("password", ""), request.remote_addr or "")
+            actor = sign_in(db, username, request.form.get("password", ""), request.remote_addr or "", policy)
         except (PermissionDeniedError, TooManyAttemptsError) as err:
-            db.commit()  # the failed attempt is recorded: rate limiting depends on it
-            error = err.message if isinstance(err, TooManyAttemptsError) else _("Fel användarnamn eller lösenord.")
+            db.commit()  # the failed attempt is recorded: the lock-out depends on it
+            if isinstance(err, AccountLockedError):
+                error = _(
+                    "Kontot är låst efter för många misslyckade inloggningar. Försök igen efter "
+                    "%(time)s eller be en administratör låsa upp det.",
+                    time=format_datetime(err.locked_until, "HH:mm"),
+                )
+            elif isinstance(err, TooManyAttemptsError):
+                error = _("För många misslyckade inloggningar från din adress. Vänta en kvart och försök igen.")
+            else:
+                error = _("Fel användarnamn eller lösenord.")
             status = 429 if isinstance(err, TooManyAttemptsError) else 401
             return render_template("auth/login.html", error=error, username=username), status
-        lang = session.get("lang")
-        session.clear()  # a new session on sign-in (no fixation); the chosen language stays
-        if lang:
-            session["lang"] = lang
-        session["user_id"] = actor.user_id
-        session.permanent = True
+        start_session(actor.user_id)
         return redirect(safe_next(request.args.get("next")))
     return render_template("auth/login.html", error=error, username=username)
 
 
 @bp.post("/logga-ut")
 def logout() -> ResponseReturnValue:
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    _end_session()
     flash(_("Du är utloggad."), "info")
     return redirect(url_for("auth.login"))
 
@@ -110,6 +160,24 @@ def language() -> ResponseReturnValue:
     return redirect(safe_next(request.form.get("next")))
 
 
+def _whole_number(app: Flask, name: str, default: int, low: int, high: int) -> int:
+    raw = app.config.get(name, os.environ.get(name, ""))
+    try:
+        value = int(raw) if str(raw).strip() else default
+    except ValueError as err:
+        raise RuntimeError(f"{name} must be a whole number ({low}–{high}), not '{raw}'") from err
+    if not low <= value <= high:
+        raise RuntimeError(f"{name} must be a whole number ({low}–{high}), not '{raw}'")
+    return value
+
+
 def init_app(app: Flask) -> None:
-    """Load the signed-in person before every request."""
+    """Load the signed-in person before every request; read the session and lock-out limits."""
+    app.config["SESSION_IDLE_MINUTES"] = _whole_number(app, "INFORA_SESSION_IDLE_MINUTES", 60, 0, 24 * 60)
+    window = _whole_number(app, "INFORA_LOCKOUT_WINDOW_MINUTES", 15, 1, 24 * 60)
+    app.config["INFORA_LOCKOUT_POLICY"] = LockoutPolicy(
+        max_failures=_whole_number(app, "INFORA_LOCKOUT_ATTEMPTS", 5, 1, 100),
+        window=timedelta(minutes=window),
+        lock_period=timedelta(minutes=_whole_number(app, "INFORA_LOCKOUT_MINUTES", 15, 1, 7 * 24 * 60)),
+    )
     app.before_request(_load_actor)

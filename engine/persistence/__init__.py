@@ -16,9 +16,11 @@ from engine.persistence.measures import DataPoint, Measure
 from engine.persistence.models import ModelDraft, ModelVersion, ProcessModel
 from engine.persistence.notifications import CalendarToken, Notification, OutboxMessage, Reminder
 from engine.persistence.pdsa import PdsaCycle, PdsaRamp
+from engine.persistence.security import AccountLock, SsoIdentity
 from engine.persistence.users import ApiToken, LoginAttempt, User
 
 __all__ = [
+    "AccountLock",
     "ApiToken",
     "AuditEvent",
     "Base",
@@ -43,6 +45,7 @@ __all__ = [
     "Region",
     "Reminder",
     "Role",
+    "SsoIdentity",
     "TaskDraft",
     "TaskIndexRow",
     "Unit",

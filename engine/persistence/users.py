@@ -44,6 +44,8 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(80))
     ip: Mapped[str] = mapped_column(String(64), default="")
     success: Mapped[bool] = mapped_column(default=False)
+    # "password" or "oidc": only failed passwords count towards a lock-out or an address's limit.
+    method: Mapped[str] = mapped_column(String(16), default="password", server_default="password")
 
 
 class ApiToken(Base):
