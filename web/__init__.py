@@ -90,7 +90,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     ):
         app.register_blueprint(blueprint)
     api.init_app(app)
+    _hardening(app)
     return app
+
+
+def _hardening(app: Flask) -> None:
+    """Security headers on every response, and single sign-on when a provider is configured."""
+    from web import security, sso
+
+    security.init_app(app)
+    sso.init_app(app)
 
 
 def _operations(app: Flask, settings: Settings) -> None:
