@@ -97,6 +97,8 @@ def test_tokens_resource_create_list_revoke_and_refusals(world: World) -> None:
     bad = error(member.post("/tokens", {"name": "", "days": 0}), 422, "validation")
     assert set(bad["errors"]) == {"name", "days"}
     error(member.post("/tokens", {"name": "   "}), 422, "validation")
+    # A token without an end date is for the infora command only, never over the API.
+    assert "days" in error(member.post("/tokens", {"name": "för evigt", "days": None}), 422, "validation")["errors"]
     # Someone else's token: 404 (not even its existence is told); admins may revoke anyone's.
     other = world.client("rpt").get("/tokens").get_json()[0]["id"]
     error(member.delete(f"/tokens/{other}"), 404, "not_found")

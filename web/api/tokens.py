@@ -31,7 +31,8 @@ class TokenSchema(ma.Schema):
 
 class NewTokenSchema(ma.Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    days = fields.Integer(load_default=90, allow_none=True, validate=validate.Range(min=1, max=MAX_DAYS))
+    # Always an end date over the API: a token without one is for the infora command (an operator's choice).
+    days = fields.Integer(load_default=90, validate=validate.Range(min=1, max=MAX_DAYS))
 
 
 class CreatedTokenSchema(TokenSchema):
