@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from engine.notify.email import ConfigError, SmtpConfig
-from engine.persistence.database import DEFAULT_SQLITE_PATH
+from engine.persistence.database import DEFAULT_SQLITE_PATH, normalise_database_url
 from engine.reminders import ReminderPolicy
 
 ENVIRONMENTS = ("development", "production")
@@ -179,17 +179,6 @@ def _masked_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "(ogiltig)"
-
-
-def normalise_database_url(url: str) -> str:
-    """``postgres://`` and ``postgresql://`` URLs (as hosting services write them) with the psycopg
-    3 driver SQLAlchemy needs; other URLs unchanged. The same rule as
-    ``engine.persistence.database.database_url_from_env``."""
-    if url.startswith("postgres://"):
-        return "postgresql+psycopg://" + url[len("postgres://") :]
-    if url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + url[len("postgresql://") :]
-    return url
 
 
 class _Reader:

@@ -22,15 +22,21 @@ DEFAULT_SQLITE_PATH = Path("instance") / "infora.sqlite3"
 WRITE_OPTION = "infora_write"
 
 
+def normalise_database_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` URLs (as hosting services write them) with the psycopg
+    3 driver SQLAlchemy needs; other URLs unchanged."""
+    if url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
 def database_url_from_env() -> str:
     """The database URL: ``DATABASE_URL`` if set, else the embedded SQLite file."""
     url = os.environ.get("DATABASE_URL") or os.environ.get("INFORA_DATABASE_URL")
     if url:
-        if url.startswith("postgres://"):
-            url = "postgresql+psycopg://" + url[len("postgres://") :]
-        elif url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://") :]
-        return url
+        return normalise_database_url(url)
     DEFAULT_SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
