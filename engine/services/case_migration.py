@@ -147,12 +147,12 @@ def last_migration(session: Session, case_id: int) -> tuple[int, int] | None:
 def undo_migration(session: Session, actor: Actor, case_id: int) -> CaseMove:
     """Move the case back to the version it had before its latest move."""
     require_coordinator(actor)
+    case = session.get(Case, case_id)
+    if case is None:  # before the history: an unknown case is 404, not "never moved" (409)
+        raise NotFoundError("Ärendet finns inte.")
     last = last_migration(session, case_id)
     if last is None:
         raise ConflictError("Ärendet har inte flyttats.")
-    case = session.get(Case, case_id)
-    if case is None:
-        raise NotFoundError("Ärendet finns inte.")
     if case.model_version_id != last[1]:
         raise ConflictError("Ärendet har ändrats sedan flytten och kan inte flyttas tillbaka härifrån.")
     (answer,) = migrate_cases(session, actor, [case_id], last[0])

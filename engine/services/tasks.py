@@ -105,6 +105,9 @@ def claim_task(session: Session, actor: Actor, task_id: str) -> TaskView:
     roles = case_roles(session, row.case_id, actor.user_id)
     if row.assignee_id == actor.user_id:
         return get_task(session, actor, task_id)
+    # Who may see the task first: someone outside it learns nothing about its state (403, not 409).
+    if not may_see(actor, roles, row.lane, row.unit_id, row.assignee_id):
+        raise PermissionDeniedError("Du har inte rollen som uppgiften kräver.")
     if row.assignee_id is not None:
         raise ConflictError("Uppgiften är redan tagen av någon annan.")
     if not may_act(actor, roles, row.lane, row.unit_id, None):
@@ -128,6 +131,8 @@ def unclaim_task(session: Session, actor: Actor, task_id: str) -> TaskView:
     """Give a claimed task back to everyone with the role (the assignee or a coordinator)."""
     row = _task_row(session, task_id)
     roles = case_roles(session, row.case_id, actor.user_id)
+    if not may_see(actor, roles, row.lane, row.unit_id, row.assignee_id):
+        raise PermissionDeniedError("Du har inte rollen som uppgiften kräver.")
     if row.assignee_id is None:
         raise ConflictError("Uppgiften är inte tagen av någon.")
     if row.assignee_id != actor.user_id and not (actor.is_admin or roles.is_coordinator):
