@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -71,7 +72,12 @@ def _message(error: SchemaValidationError) -> str:
     if v == "pattern":
         return "Värdet har fel format."
     if v == "additionalProperties":
-        return "Formuläret innehåller fält som inte finns: " + error.message.split("(")[-1].rstrip(")")
+        # The names themselves, not jsonschema's English sentence ("'x' was unexpected").
+        known = schema.get("properties") or {}
+        patterns = list(schema.get("patternProperties") or {})
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        extra = [str(k) for k in instance if k not in known and not any(re.search(p, str(k)) for p in patterns)]
+        return "Formuläret innehåller fält som inte finns: " + ", ".join(f"'{k}'" for k in sorted(extra)) + "."
     return schema.get("errorMessage") or f"Ogiltigt värde ({v})."
 
 

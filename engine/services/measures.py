@@ -12,7 +12,7 @@ import csv
 import io
 import math
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, cast
@@ -238,6 +238,8 @@ def _check_point(raw: Mapping[str, object]) -> tuple[dict[str, Any], dict[str, l
     annotation = str(raw.get("annotation") or "").strip()
     if len(annotation) > MAX_ANNOTATION:
         errors["annotation"] = [f"Anteckningen får vara högst {MAX_ANNOTATION} tecken."]
+    elif "\x00" in annotation:  # from a file or a pasted text: PostgreSQL stores no NUL character
+        errors["annotation"] = ["Anteckningen innehåller ett NUL-tecken, som inte kan sparas."]
     clean["annotation"] = annotation
     clean["excluded"] = _flag(raw.get("excluded"))
     clean["astronomical"] = _flag(raw.get("astronomical"))
@@ -532,6 +534,28 @@ def _cell_text(text: str) -> str:
     return text
 
 
+def _unreadable(reader: csv.DictReader[str], err: csv.Error) -> ValidationError:
+    """What the csv module refuses (a quote or line break out of place, a field over its size limit)
+    as the import's own error."""
+    where = f"Rad {reader.line_num} kunde inte läsas"
+    reason = "ett citattecken eller en radbrytning står fel, eller ett fält är för långt"
+    return ValidationError("Filen kunde inte läsas som CSV.", {"": [f"{where}: {reason}."]})
+
+
+def _csv_header(reader: csv.DictReader[str]) -> list[str] | None:
+    try:
+        return list(reader.fieldnames) if reader.fieldnames is not None else None
+    except csv.Error as err:
+        raise _unreadable(reader, err) from err
+
+
+def _csv_rows(reader: csv.DictReader[str]) -> Iterator[dict[str | Any, str | Any]]:
+    try:
+        yield from reader
+    except csv.Error as err:
+        raise _unreadable(reader, err) from err
+
+
 def import_data_points_csv(
     session: Session, actor: Actor, measure_id: int, text: str, *, unit_id: int | None = None
 ) -> ImportResult:
@@ -551,8 +575,9 @@ def import_data_points_csv(
     case_units = _case_units(session, measure.case_id)
     if unit_id is not None and unit_id not in case_units:
         raise ValidationError("Enheten ingår inte i ärendet.", {"unit_id": ["Enheten ingår inte i ärendet."]})
-    reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
-    columns = {_COLUMN_ALIASES.get((c or "").strip().lower(), "") for c in (reader.fieldnames or [])}
+    # newline="": a lone carriage return (an old Mac file, a pasted cell) is a line break, as csv wants it.
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    columns = {_COLUMN_ALIASES.get((c or "").strip().lower(), "") for c in (_csv_header(reader) or [])}
     if not {"period", "value"} <= columns:
         raise ValidationError("Filen saknar kolumner.", {"": ["Kolumnerna period och value (värde) behövs."]})
     names: dict[str, list[int]] = defaultdict(list)
@@ -560,7 +585,7 @@ def import_data_points_csv(
         names[name.casefold()].append(uid)
     errors: dict[str, list[str]] = {}
     rows: dict[tuple[int | None, date], dict[str, Any]] = {}
-    for number, raw in enumerate(reader, start=2):  # row 1 is the header
+    for number, raw in enumerate(_csv_rows(reader), start=2):  # row 1 is the header
         if number - 1 > MAX_ROWS:
             errors[""] = [f"Högst {MAX_ROWS} rader."]
             break

@@ -83,10 +83,9 @@ def _unstorable(value: Any) -> bool:
 
 
 def _refuse_unstorable_text() -> None:
-    """422 for an API request whose parameters or JSON body hold text that cannot be stored, before
-    any view sees it: otherwise the database would fail half-way (a 500) on PostgreSQL."""
-    if not request.path.startswith(PREFIX + "/"):
-        return
+    """422 for a request (the API's, and a page's form too) whose parameters or JSON body hold text
+    that cannot be stored, before any view sees it: otherwise the database would fail half-way (a
+    500) on PostgreSQL."""
     bad = b"%00" in request.query_string or any(_unstorable(v) for v in request.args.values())
     if not bad and request.is_json:
         bad = _unstorable(request.get_json(silent=True))

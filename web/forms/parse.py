@@ -233,7 +233,10 @@ def _clean(raw: str) -> str:
 def _parse_number(text: str, integer: bool) -> Any:
     compact = _SPACES.sub("", text).replace(",", ".").replace("\u2212", "-")
     if _INTEGER.fullmatch(compact):
-        return int(compact)
+        try:
+            return int(compact)
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits): not a number
+            return text
     if _NUMBER.fullmatch(compact):
         value = float(compact)
         if math.isfinite(value):
