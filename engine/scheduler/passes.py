@@ -99,10 +99,16 @@ def next_due_at(session: Session, *, include_outbox: bool = True) -> datetime | 
     """The earliest moment anything becomes due: a case timer, a reminder, an e-mail retry."""
     candidates = [
         session.scalar(select(func.min(Case.next_timer_at)).where(Case.status == "running")),
+        # The earliest reminder as "first in index order" rather than min() over a join: min()
+        # joined every indexed task to its case (7 ms a pass with 2,000 cases in the load run,
+        # growing with the cases); this walks the next_reminder_at index and stops at the first
+        # ready task of a running case.
         session.scalar(
-            select(func.min(TaskIndexRow.next_reminder_at))
+            select(TaskIndexRow.next_reminder_at)
             .join(Case, Case.id == TaskIndexRow.case_id)
-            .where(Case.status == "running", TaskIndexRow.state == "ready")
+            .where(TaskIndexRow.next_reminder_at.is_not(None), Case.status == "running", TaskIndexRow.state == "ready")
+            .order_by(TaskIndexRow.next_reminder_at)
+            .limit(1)
         ),
     ]
     if include_outbox:

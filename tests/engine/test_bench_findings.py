@@ -1,0 +1,207 @@
+"""What the issue-8 runs found, held in place. The load run (bench/load_run.py): the inbox names come
+from correlated subqueries (five outer joins made PostgreSQL plan for ~9 ms per inbox); the
+scheduler's next due reminder is read in index order (min() over a join grew with the cases); a
+notification of changed due times only re-reads the next due time instead of running a whole pass
+(one pass per completion kept the scheduler busy without pause). The scale bench
+(bench/scale_bench.py): the portfolio takes its page from the late cases first and counts from one
+aggregate — same order and figures as before, without deciding "late" for every case.
+
+The runner test runs on the real clock (about a second), as the runner's other timing test does."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.clock import utcnow
+from engine.persistence import AuditEvent, Case, Pathway, Region, Role, TaskIndexRow, Unit
+from engine.scheduler import SchedulerSettings
+from engine.scheduler.passes import next_due_at
+from engine.scheduler.runner import SchedulerRunner
+from engine.services import SYSTEM_ACTOR, claim_task, publish_model_version, start_case, suspend_case
+from engine.services.actors import Actor
+from engine.services.inbox import inbox_page
+from engine.services.portfolio import portfolio
+from tests.bpmn_builder import Process, forms
+from tests.factories import make_actor, start_vgr, task_row
+
+
+def test_the_inbox_shows_pathway_region_unit_role_and_assignee_by_name(published: Session) -> None:
+    s = published
+    pathway = s.scalars(select(Pathway).order_by(Pathway.id)).first()
+    assert pathway is not None
+    case_id, team, units = start_vgr(s, units=1, pathway_id=pathway.id)
+    s.commit()
+    actor = team.by_role["kunskapsstyrning"]
+    items, total = inbox_page(s, actor)
+    assert total == 1 and [i.step for i in items] == ["Öppen remissrunda"]
+    item = items[0]
+    region = s.scalar(select(Region.name).join(Case, Case.region_id == Region.id).where(Case.id == case_id))
+    role = s.scalar(select(Role.name_sv).where(Role.code == "kunskapsstyrning"))
+    assert (item.pathway, item.region, item.role) == (pathway.name, region, role)
+    assert item.unit is None and item.assignee_id is None and item.assignee_name is None
+    claim_task(s, actor, item.task_id)
+    s.commit()
+    (claimed,), _total = inbox_page(s, actor)
+    assert claimed.assignee_id == actor.user_id and claimed.assignee_name == actor.display_name
+    # A unit's task names its unit.
+    row = task_row(s, case_id, "step_01_consultation")
+    s.execute(update(TaskIndexRow).where(TaskIndexRow.id == row.id).values(unit_id=units[0]))
+    s.commit()
+    (with_unit,), _total = inbox_page(s, actor)
+    assert with_unit.unit == s.scalar(select(Unit.name).where(Unit.id == units[0]))
+
+
+def test_the_next_due_reminder_is_the_earliest_of_a_running_case(published: Session) -> None:
+    s = published
+    first, team, _units = start_vgr(s, units=1, prefix="a")
+    second, _team2, _units2 = start_vgr(s, units=1, prefix="b")
+    s.execute(update(Case).values(next_timer_at=None))
+    now = utcnow()
+    for case_id, hours in ((first, 1), (second, 2)):
+        s.execute(
+            update(TaskIndexRow)
+            .where(TaskIndexRow.case_id == case_id)
+            .values(next_reminder_at=now + timedelta(hours=hours))
+        )
+    s.commit()
+    assert next_due_at(s, include_outbox=False) == now + timedelta(hours=1)
+    suspend_case(s, team.coordinator, first, "Paus")  # a paused case reminds nobody
+    s.commit()
+    assert next_due_at(s, include_outbox=False) == now + timedelta(hours=2)
+    s.execute(update(TaskIndexRow).values(next_reminder_at=None))
+    s.commit()
+    assert next_due_at(s, include_outbox=False) is None
+
+
+def _timer_process() -> Process:
+    p = Process("nudged_loop")
+    p.start()
+    p.timer("wait", "cycle_duration")
+    p.user_task("after", "Efter")
+    p.end()
+    p.chain("start", "wait", "after", "end")
+    return p
+
+
+def test_a_nudge_reads_the_next_due_time_and_runs_no_pass_until_it(
+    reference: Session, session_factory: sessionmaker[Session]
+) -> None:
+    s = reference
+    publish_model_version(s, SYSTEM_ACTOR, "nudged_loop", {"loop.bpmn": _timer_process().xml()}, forms())
+    coordinator = make_actor(s, "koord", "coordinator")
+    s.commit()
+    runner = SchedulerRunner(session_factory, SchedulerSettings(), max_sleep=30.0)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 5
+        while runner.passes == 0 and time.monotonic() < deadline:  # the first (empty) pass
+            time.sleep(0.02)
+        time.sleep(0.1)
+        passes = runner.passes
+        for _ in range(50):  # a burst of notifications with nothing due: reads, no passes
+            runner.nudge()
+        assert runner.passes == passes
+        start_case(s, coordinator, process_id="nudged_loop", title="Knuff", cycle_duration="PT0.6S")
+        s.commit()
+        started = time.monotonic()
+        runner.nudge()  # what the LISTEN connection does on the commit's NOTIFY
+        assert runner.passes == passes  # nothing is due yet: the pass waits for the timer
+        fired = 0
+        while fired == 0 and time.monotonic() - started < 10:
+            time.sleep(0.05)
+            with session_factory() as check:
+                fired = check.scalar(
+                    select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "timer_fired")
+                )
+        elapsed = time.monotonic() - started
+    finally:
+        runner.shutdown()
+    assert fired == 1
+    assert 0.5 < elapsed < 3.0  # at its due time, long before the 30 s safety wake-up
+
+
+def test_the_portfolio_lists_late_cases_first_then_running_then_by_pathway_region_and_case(published: Session) -> None:
+    s = published
+    pathways = list(s.scalars(select(Pathway).order_by(Pathway.name).limit(3)))
+    cases: dict[int, tuple[bool, bool, str]] = {}
+    teams = {}
+    for n in range(7):
+        pathway = pathways[(n * 2) % 3]
+        case_id, team, _units = start_vgr(s, units=1, prefix=f"p{n}", pathway_id=pathway.id)
+        teams[case_id] = team
+        late = n % 3 == 0
+        due = utcnow() + timedelta(days=-2 if late else 5)
+        s.execute(update(TaskIndexRow).where(TaskIndexRow.case_id == case_id).values(due_at=due))
+        running = n != 3 and n != 4
+        if not running:
+            suspend_case(s, team.coordinator, case_id, "Paus")
+        cases[case_id] = (late, running, pathway.name)
+    s.commit()
+    expected = sorted(cases, key=lambda c: (not cases[c][0], not cases[c][1], cases[c][2], c))
+    coordinator = next(iter(teams.values())).coordinator
+    seen: list[int] = []
+    for page in (1, 2, 3, 4):
+        result = portfolio(s, coordinator, page=page, per_page=2)
+        assert result.total == 7
+        seen += [r.case_id for r in result.rows]
+        for row in result.rows:
+            assert (row.overdue > 0) == cases[row.case_id][0] and row.open_tasks == 1
+    assert seen == expected
+    full = portfolio(s, coordinator)
+    assert sum(n for cell in full.matrix.values() for n in cell.values()) == 7
+    assert sorted(full.pathways) == sorted({p for _late, _running, p in cases.values()})
+    late = portfolio(s, coordinator, attention_only=True, per_page=2)
+    assert late.total == sum(1 for v in cases.values() if v[0])
+    assert [r.case_id for r in late.rows] == [c for c in expected if cases[c][0]][:2]
+    assert sum(n for cell in late.matrix.values() for n in cell.values()) == 7  # the counts ignore the filter
+    # Someone who is not a coordinator sees the cases they take part in.
+    first = expected[0]
+    member = teams[first].by_role["rpt"]
+    own = portfolio(s, Actor(member.user_id, member.username, member.display_name, "member"))
+    assert [r.case_id for r in own.rows] == [first] and own.total == 1
+
+
+class _SlowTail(SchedulerRunner):
+    """A runner that is still busy after its pass (as one that logs its passes is): the next run
+    falls due while this one has not returned yet."""
+
+    def _tick(self) -> None:
+        super()._tick()
+        time.sleep(0.6)
+
+
+def test_a_run_due_while_the_previous_one_finishes_is_not_skipped(
+    reference: Session, session_factory: sessionmaker[Session]
+) -> None:
+    """Found by the scheduler fault run: APScheduler skipped a run that fell due while the run that
+    armed it was finishing, and the scheduler then slept until something woke it."""
+    s = reference
+    publish_model_version(s, SYSTEM_ACTOR, "nudged_loop", {"loop.bpmn": _timer_process().xml()}, forms())
+    coordinator = make_actor(s, "koord", "coordinator")
+    s.commit()
+    runner = _SlowTail(session_factory, SchedulerSettings(), max_sleep=30.0)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 5
+        while runner.passes == 0 and time.monotonic() < deadline:  # the first pass; its tail follows
+            time.sleep(0.01)
+        start_case(s, coordinator, process_id="nudged_loop", title="Under svansen", cycle_duration="PT0.3S")
+        s.commit()
+        started = time.monotonic()
+        runner.wake()  # due at once, while the first run still sleeps in its tail
+        fired = 0
+        while fired == 0 and time.monotonic() - started < 10:
+            time.sleep(0.05)
+            with session_factory() as check:
+                fired = check.scalar(
+                    select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "timer_fired")
+                )
+        elapsed = time.monotonic() - started
+    finally:
+        runner.shutdown()
+    assert fired == 1
+    assert elapsed < 3.0  # not the 30 s safety wake-up (nor never)
