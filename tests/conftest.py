@@ -80,3 +80,14 @@ def published(reference: Session) -> Session:
 
 
 pytest_plugins = ["tests.smtp"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that need a PostgreSQL server (they use the ``postgres_databases`` fixture) run in the
+    PostgreSQL pass of ``make test`` and are deselected — not skipped — in the SQLite pass."""
+    if os.environ.get("INFORA_TEST_DATABASE_URL", "").startswith("postgresql"):
+        return
+    kept = [i for i in items if "postgres_databases" not in getattr(i, "fixturenames", ())]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept

@@ -177,8 +177,7 @@ def test_a_missing_pg_dump_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.
 def postgres_databases() -> Iterator[tuple[str, str]]:
     """Two scratch databases on the test server (a source and a restore target)."""
     base = os.environ.get("INFORA_TEST_DATABASE_URL", "")
-    if not base.startswith("postgresql"):
-        pytest.skip("PostgreSQL only (bash scripts/with_postgres.sh)")
+    assert base.startswith("postgresql"), "collected only on PostgreSQL (tests/conftest.py)"
     admin = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     names = [f"infora_backup_{uuid.uuid4().hex[:8]}_{role}" for role in ("src", "dst")]
     with admin.connect() as connection:
