@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVarTuple
 
-from sqlalchemy import BindParameter, Select, Subquery, and_, bindparam, or_, select, union
+from sqlalchemy import BindParameter, Select, Subquery, and_, bindparam, or_, select, true, union
 from sqlalchemy.orm import Session, aliased
 
 from engine.errors import PermissionDeniedError
@@ -75,43 +75,51 @@ def may_see(actor: Actor, roles: CaseRoles, lane: str | None, unit_id: int | Non
     return may_act(actor, roles, lane, unit_id, assignee_id) or roles.holds(lane, unit_id)
 
 
-def _actionable_subquery() -> Subquery:
+def _actionable_subquery(*, lateral: bool) -> Subquery:
     """The ids of the tasks the user bound as ``actionable_user`` may act on — those assigned to
     them, and those of the cases they take part in with a role that covers the task (a
     coordinator's cases: all tasks). Two index-driven queries (by assignee; by the user's few
     participations, then by case), so no query scans the whole task index. Built once: building
-    the aliased union costs more than running it (it was 40 % of an inbox request)."""
+    the aliased union costs more than running it (it was 40 % of an inbox request).
+
+    ``lateral`` (PostgreSQL): each participation's tasks are looked up by their case in a LATERAL
+    subquery (``OFFSET 0`` keeps the planner from flattening it). As a plain join, PostgreSQL read
+    the whole task index in a merge join as soon as a person took part in a few hundred cases
+    (the load run's 2,000 cases and 50 people: 4 ms of the database per inbox, its largest cost)."""
     cp = CaseParticipant
     task = aliased(TaskIndexRow)
     user: BindParameter[int] = bindparam("actionable_user")
     assigned = select(task.id.label("id")).where(task.assignee_id == user)
-    covered = (
-        select(task.id.label("id"))
-        .join(cp, and_(cp.case_id == task.case_id, cp.user_id == user))
-        .where(
-            or_(
-                cp.role_code == COORDINATOR_ROLE,
-                and_(
-                    cp.role_code == task.lane,
-                    or_(cp.unit_id.is_(None), cp.unit_id == task.unit_id),
-                    or_(task.assignee_id.is_(None), task.assignee_id == user),
-                ),
-            )
-        )
+    covers = or_(
+        cp.role_code == COORDINATOR_ROLE,
+        and_(
+            cp.role_code == task.lane,
+            or_(cp.unit_id.is_(None), cp.unit_id == task.unit_id),
+            or_(task.assignee_id.is_(None), task.assignee_id == user),
+        ),
     )
+    if lateral:
+        per_case = select(task.id.label("id")).where(task.case_id == cp.case_id, covers).offset(0).lateral("case_tasks")
+        covered = select(per_case.c.id).select_from(cp).join(per_case, true()).where(cp.user_id == user)
+    else:
+        covered = (
+            select(task.id.label("id")).join(cp, and_(cp.case_id == task.case_id, cp.user_id == user)).where(covers)
+        )
     return union(assigned, covered).subquery("actionable")
 
 
-_ACTIONABLE = _actionable_subquery()
+_ACTIONABLE = {False: _actionable_subquery(lateral=False), True: _actionable_subquery(lateral=True)}
 
 
-def from_actionable_tasks(query: Select[*_Ts], actor: Actor) -> Select[*_Ts]:
+def from_actionable_tasks(query: Select[*_Ts], actor: Actor, session: Session) -> Select[*_Ts]:
     """``query`` reading TaskIndexRow restricted to the actor's actionable tasks (admins: all), the
-    (small) set of ids first so the database starts from it."""
+    (small) set of ids first so the database starts from it. ``session`` tells the database: the
+    LATERAL form is PostgreSQL's; SQLite has no LATERAL."""
     if actor.is_admin:
         return query.select_from(TaskIndexRow)
+    actionable = _ACTIONABLE[session.get_bind().dialect.name == "postgresql"]
     return (
-        query.select_from(_ACTIONABLE)
-        .join(TaskIndexRow, TaskIndexRow.id == _ACTIONABLE.c.id)
+        query.select_from(actionable)
+        .join(TaskIndexRow, TaskIndexRow.id == actionable.c.id)
         .params(actionable_user=actor.user_id)
     )

@@ -80,7 +80,7 @@ def _filtered(query: Select[*_Ts], actor: Actor, filters: InboxFilters, now: dat
 
 def inbox_total(session: Session, actor: Actor, filters: InboxFilters | None = None) -> int:
     """How many tasks the filtered inbox holds in all (for a paginated list)."""
-    query = from_actionable_tasks(select(func.count()), actor).join(Case, Case.id == TaskIndexRow.case_id)
+    query = from_actionable_tasks(select(func.count()), actor, session).join(Case, Case.id == TaskIndexRow.case_id)
     return session.scalar(_filtered(query, actor, filters or InboxFilters(), utcnow())) or 0
 
 
@@ -109,6 +109,7 @@ def inbox_page(
             func.count().over(),
         ),
         actor,
+        session,
     ).join(Case, Case.id == t.case_id)
     query = _filtered(query, actor, filters, now)
     query = query.order_by(t.due_at.is_(None), t.due_at, t.ready_at, t.id).limit(limit)
@@ -147,7 +148,7 @@ def inbox(
 def inbox_count(session: Session, actor: Actor) -> int:
     """How many ready tasks the actor may act on (the header badge)."""
     query = (
-        from_actionable_tasks(select(func.count()), actor)
+        from_actionable_tasks(select(func.count()), actor, session)
         .join(Case, Case.id == TaskIndexRow.case_id)
         .where(TaskIndexRow.state == "ready", TaskIndexRow.kind == "user", Case.status == "running")
     )
@@ -157,7 +158,7 @@ def inbox_count(session: Session, actor: Actor) -> int:
 def inbox_steps(session: Session, actor: Actor) -> list[str]:
     """The step names among the actor's tasks (for the step filter)."""
     query = (
-        from_actionable_tasks(select(TaskIndexRow.name), actor)
+        from_actionable_tasks(select(TaskIndexRow.name), actor, session)
         .join(Case, Case.id == TaskIndexRow.case_id)
         .where(TaskIndexRow.state == "ready", TaskIndexRow.kind == "user", Case.status == "running")
         .distinct()

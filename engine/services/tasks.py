@@ -66,7 +66,7 @@ def list_tasks(session: Session, actor: Actor, *, case_id: int | None = None, li
     """The ready human tasks the actor may see (their own, their roles', their coordinated cases'),
     soonest due first. Reads the task index only."""
     query = (
-        from_actionable_tasks(select(TaskIndexRow, Case.title), actor)
+        from_actionable_tasks(select(TaskIndexRow, Case.title), actor, session)
         .join(Case, Case.id == TaskIndexRow.case_id)
         .where(TaskIndexRow.state == "ready", TaskIndexRow.kind == "user", Case.status == "running")
         .order_by(TaskIndexRow.due_at.is_(None), TaskIndexRow.due_at, TaskIndexRow.ready_at, TaskIndexRow.id)
