@@ -88,7 +88,7 @@ class TaskIndexRow(Base):
         Index("ix_task_index_lane_state", "lane", "state"),
         Index("ix_task_index_assignee_state", "assignee_id", "state"),
         # The cases with late tasks (the portfolio's first rows), from the index alone.
-        Index("ix_task_index_kind_due_case", "kind", "due_at", "case_id"),
+        Index("ix_task_index_due_kind_case", "due_at", "kind", "case_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

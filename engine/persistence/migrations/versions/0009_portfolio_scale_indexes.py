@@ -24,10 +24,10 @@ def upgrade() -> None:
     op.create_index(
         "ix_cases_id_status_pathway_region", "cases", ["id", "status", "pathway_id", "region_id"], unique=False
     )
-    op.create_index("ix_task_index_kind_due_case", "task_index", ["kind", "due_at", "case_id"], unique=False)
+    op.create_index("ix_task_index_due_kind_case", "task_index", ["due_at", "kind", "case_id"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_task_index_kind_due_case", table_name="task_index")
+    op.drop_index("ix_task_index_due_kind_case", table_name="task_index")
     op.drop_index("ix_cases_id_status_pathway_region", table_name="cases")
     op.drop_index("ix_cases_status_pathway_region_phase", table_name="cases")
