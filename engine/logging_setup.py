@@ -95,6 +95,9 @@ def make_formatter(log_format: str) -> logging.Formatter:
     return JsonFormatter() if log_format == "json" else TextFormatter()
 
 
+SPIFF_LOGGERS = ("spiff", "spiff.task", "spiff.workflow", "spiff.data", "spiff.dmn")
+
+
 def configure_logging(log_format: str = "text", level: str = "INFO") -> logging.Handler:
     """Send every log line to standard error in ``log_format``, from ``level`` up.
 
@@ -113,7 +116,11 @@ def configure_logging(log_format: str = "text", level: str = "INFO") -> logging.
     # Lines that say nothing in a running service, or say it twice: the development server's
     # request lines (the application writes its own access lines), Alembic's (plugins loaded, the
     # dialect of every health check's schema look-up; a service never migrates) and APScheduler's
-    # "job executed" for every wake-up (the scheduler writes one line per pass).
-    for noisy in ("werkzeug", "alembic", "apscheduler"):
+    # "job executed" for every wake-up (the scheduler writes one line per pass), and SpiffWorkflow's
+    # line for every task state change and every workflow it builds (a dozen or more per completed
+    # task: the audit log is the case history; at INFO they cost a third of a completion's time in
+    # the load run). Each of SpiffWorkflow's loggers gets its own level because it decides from
+    # ``logger.level`` itself (not the effective level) whether to copy task data into every line.
+    for noisy in ("werkzeug", "alembic", "apscheduler", *SPIFF_LOGGERS):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return handler

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
@@ -105,15 +105,31 @@ def authenticate(session: Session, secret: str) -> Actor | None:
     """The actor a bearer token stands for, or None (unknown, revoked, expired, inactive user)."""
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    row = session.execute(
-        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == _hash(secret))
-    ).one_or_none()
+    row = session.execute(_BY_HASH, {"token_hash": _hash(secret)}).one_or_none()
     if row is None:
         return None
-    token, user = row
     now = utcnow()
-    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now) or not user.active:
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now) or not row.active:
         return None
-    if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY:
-        session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
-    return Actor(user.id, user.username, user.display_name, user.system_role)
+    if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
+        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    return Actor(row.user_id, row.username, row.display_name, row.system_role)
+
+
+# Every API request runs this look-up: the columns it decides on as a plain row (not two ORM
+# objects with the password hash), built once.
+_BY_HASH = (
+    select(
+        ApiToken.id,
+        ApiToken.revoked_at,
+        ApiToken.expires_at,
+        ApiToken.last_used_at,
+        User.id.label("user_id"),
+        User.username,
+        User.display_name,
+        User.system_role,
+        User.active,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)

@@ -21,11 +21,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.config import ConfigurationError
-from engine.logging_setup import configure_logging
+from engine.logging_setup import SPIFF_LOGGERS, configure_logging
 from engine.persistence.database import make_engine
 from engine.persistence.schema import MIGRATIONS_DIR, alembic_config
 from engine.scheduler import SchedulerSettings
-from tests.factories import make_actor
+from tests.factories import make_actor, start_vgr
 from tests.web.pages import sign_in
 from web import create_app
 from web.cli import LoggedSchedulerRunner, main
@@ -60,7 +60,8 @@ def restore_logging() -> Iterator[None]:
     """Commands and tests that configure logging change the root logger: put it back."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    quieted = {name: logging.getLogger(name).level for name in ("werkzeug", "alembic", "apscheduler")}
+    names = ("werkzeug", "alembic", "apscheduler", *SPIFF_LOGGERS)
+    quieted = {name: logging.getLogger(name).level for name in names}
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
@@ -195,6 +196,22 @@ def test_text_lines_show_the_fields_after_the_message(
     (line,) = [x for x in capsys.readouterr().err.splitlines() if "infora.access" in x]
     assert " INFO infora.access GET /vardforlopp 200 " in line
     assert "request_id=abc-123 method=GET path=/vardforlopp status=200 duration_ms=" in line
+
+
+def test_the_workflow_library_says_nothing_at_info_only_infora_does(
+    published: Session, capsys: pytest.CaptureFixture[str], restore_logging: None
+) -> None:
+    # SpiffWorkflow logs every task state change at INFO: a dozen lines per completed task that the
+    # audit log already holds, and in the load run a third of a completion's time.
+    configure_logging("text", "INFO")
+    capsys.readouterr()
+    start_vgr(published)
+    logging.getLogger("infora.test").info("fallet startat")
+    lines = capsys.readouterr().err.splitlines()
+    assert any(" INFO infora.test fallet startat" in line for line in lines)
+    assert not [line for line in lines if " spiff." in line]
+    logging.getLogger("spiff.task").warning("en varning")
+    assert " WARNING spiff.task en varning" in capsys.readouterr().err
 
 
 def test_behind_a_trusted_proxy_the_client_address_and_scheme_come_from_its_headers(
