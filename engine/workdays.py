@@ -39,6 +39,15 @@ def _holidays(year: int) -> frozenset[date]:
     return frozenset(days.keys())
 
 
+def warm_up(today: date | None = None) -> None:
+    """Build this year's and next year's holiday calendars now. The first look-up imports the
+    country's rules and computes the year (about 0.3 s): at a process's start rather than inside
+    the first request that computes a due date."""
+    year = (today or datetime.now(STOCKHOLM).date()).year
+    _holidays(year)
+    _holidays(year + 1)
+
+
 def is_working_day(day: date) -> bool:
     """Monday to Friday, and not a Swedish public or de facto holiday."""
     return day.weekday() < 5 and day not in _holidays(day.year)

@@ -11,6 +11,7 @@ from flask import Flask, session
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
+from engine import workdays
 from engine.config import Settings, load_settings
 from engine.persistence.database import database_url_from_env, make_engine, make_session_factory
 
@@ -91,6 +92,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     api.init_app(app)
     _hardening(app)
+    workdays.warm_up()
     return app
 
 

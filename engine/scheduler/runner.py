@@ -24,6 +24,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import workdays
 from engine.clock import utcnow
 from engine.persistence.database import unit_of_work
 from engine.scheduler.passes import PassResult, SchedulerSettings, next_due_at, run_pass
@@ -61,6 +62,7 @@ class SchedulerRunner:
 
     def start(self) -> None:
         """Start (a blocking runner returns only at shutdown)."""
+        workdays.warm_up()
         self._arm(utcnow())
         if self.listen_url:
             threading.Thread(target=self._listen, name="infora-listen", daemon=True).start()

@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from engine import workdays
 from engine.workdays import (
     STOCKHOLM,
     DurationError,
@@ -79,3 +80,12 @@ def test_durations_are_checked() -> None:
 def test_swedish_date_format_with_week_number() -> None:
     assert format_date_sv(local(2026, 11, 3, 23, 30)) == "tisdag 3 november 2026 (v. 45)"
     assert format_date_sv(datetime(2026, 11, 3, 23, 30, tzinfo=timezone.utc)) == "onsdag 4 november 2026 (v. 45)"
+
+
+def test_warm_up_builds_this_and_next_years_calendars_before_any_request() -> None:
+    workdays._holidays.cache_clear()
+    workdays.warm_up(date(2031, 6, 1))
+    assert workdays._holidays.cache_info().currsize == 2
+    hits = workdays._holidays.cache_info().hits
+    assert not is_working_day(date(2031, 12, 24)) and not is_working_day(date(2032, 1, 1))
+    assert workdays._holidays.cache_info().hits == hits + 2  # both years came from the warm cache
