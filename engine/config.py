@@ -405,7 +405,8 @@ def _base_url(r: _Reader, production: bool) -> str:
 
 
 def _trusted_proxies(r: _Reader) -> int:
-    """``INFORA_TRUSTED_PROXIES``, or its other name ``INFORA_PROXY_FIX`` (web/security.py)."""
+    """``INFORA_TRUSTED_PROXIES``, or its older name ``INFORA_PROXY_FIX`` (still read, so a
+    deployment that set it keeps working; setting both differently is an error)."""
     trusted = r.integer("INFORA_TRUSTED_PROXIES", 0, 0, 5)
     if r.get("INFORA_PROXY_FIX") is None:
         return trusted

@@ -3,6 +3,7 @@ commit at the edge; domain errors map to HTTP statuses in ``web.errors``."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the application; ``test_config`` overrides the configuration (tests).
 
     The environment is checked first (``engine.config``): bad settings stop the start with a
-    ``ConfigurationError`` naming every bad variable."""
-    settings = load_settings()
+    ``ConfigurationError`` naming every bad variable. ``INFORA_*`` keys of ``test_config`` are
+    read as if they were in the environment, through the same checks."""
+    overrides = {k: str(v) for k, v in (test_config or {}).items() if k.startswith("INFORA_")}
+    settings = load_settings({**os.environ, **overrides} if overrides else None)
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(
         DATABASE_URL=database_url_from_env(),

@@ -9,7 +9,6 @@ response. Failed passwords lock the account (``INFORA_LOCKOUT_ATTEMPTS`` failure
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -22,6 +21,7 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 
 from engine.clock import utcnow
+from engine.config import Settings
 from engine.errors import AccountLockedError, NotFoundError, PermissionDeniedError, TooManyAttemptsError
 from engine.services import actor_for_user
 from engine.services.auth import LockoutPolicy, sign_in
@@ -160,24 +160,14 @@ def language() -> ResponseReturnValue:
     return redirect(safe_next(request.form.get("next")))
 
 
-def _whole_number(app: Flask, name: str, default: int, low: int, high: int) -> int:
-    raw = app.config.get(name, os.environ.get(name, ""))
-    try:
-        value = int(raw) if str(raw).strip() else default
-    except ValueError as err:
-        raise RuntimeError(f"{name} must be a whole number ({low}–{high}), not '{raw}'") from err
-    if not low <= value <= high:
-        raise RuntimeError(f"{name} must be a whole number ({low}–{high}), not '{raw}'")
-    return value
-
-
 def init_app(app: Flask) -> None:
-    """Load the signed-in person before every request; read the session and lock-out limits."""
-    app.config["SESSION_IDLE_MINUTES"] = _whole_number(app, "INFORA_SESSION_IDLE_MINUTES", 60, 0, 24 * 60)
-    window = _whole_number(app, "INFORA_LOCKOUT_WINDOW_MINUTES", 15, 1, 24 * 60)
+    """Load the signed-in person before every request; take the session and lock-out limits from
+    the checked settings (``engine.config``)."""
+    settings: Settings = app.extensions["infora.settings"]
+    app.config["SESSION_IDLE_MINUTES"] = settings.session_idle_minutes
     app.config["INFORA_LOCKOUT_POLICY"] = LockoutPolicy(
-        max_failures=_whole_number(app, "INFORA_LOCKOUT_ATTEMPTS", 5, 1, 100),
-        window=timedelta(minutes=window),
-        lock_period=timedelta(minutes=_whole_number(app, "INFORA_LOCKOUT_MINUTES", 15, 1, 7 * 24 * 60)),
+        max_failures=settings.lockout_attempts,
+        window=timedelta(minutes=settings.lockout_window_minutes),
+        lock_period=timedelta(minutes=settings.lockout_minutes),
     )
     app.before_request(_load_actor)

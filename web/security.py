@@ -15,17 +15,14 @@ Chromium reports a violation):
   URIs. A ``data:`` image cannot run script.
 
 Behind a TLS-terminating proxy, ``request.is_secure`` is only right when the proxy's
-``X-Forwarded-Proto`` is trusted: ``INFORA_PROXY_FIX=N`` (N proxies; the deployment's
-``INFORA_TRUSTED_PROXIES`` does the same, and only one ``ProxyFix`` is ever applied) or
-``INFORA_SECURE_COOKIES=1`` (the site is HTTPS only) turns HSTS on.
+``X-Forwarded-Proto`` is trusted: ``INFORA_TRUSTED_PROXIES=N`` (N proxies; its older name
+``INFORA_PROXY_FIX`` is read too, see ``engine.config``; web/request_log.py applies the one
+``ProxyFix``) or ``INFORA_SECURE_COOKIES=1`` (the site is HTTPS only) turns HSTS on.
 """
 
 from __future__ import annotations
 
-import os
-
 from flask import Flask, Response, current_app, request
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Directives that one page needs loosened, by endpoint (see the module docstring).
 EXCEPTIONS: dict[str, dict[str, str]] = {
@@ -69,32 +66,10 @@ def _add_headers(response: Response) -> Response:
     return response
 
 
-def _has_proxy_fix(wsgi_app: object) -> bool:
-    """Whether a ProxyFix already wraps the application (trusting the headers twice would take the
-    address of a proxy's proxy for the client's)."""
-    seen = 0
-    while wsgi_app is not None and seen < 20:
-        if isinstance(wsgi_app, ProxyFix):
-            return True
-        wsgi_app = getattr(wsgi_app, "app", None)
-        seen += 1
-    return False
-
-
 def init_app(app: Flask) -> None:
-    """Add the headers to every response, cap a request's size, and trust ``INFORA_PROXY_FIX``
-    proxies' forwarded headers."""
-    proxies = app.config.get("INFORA_PROXY_FIX", os.environ.get("INFORA_PROXY_FIX", ""))
-    try:
-        hops = int(proxies or 0)
-    except ValueError as err:
-        raise RuntimeError(f"INFORA_PROXY_FIX must be the number of trusted proxies (0–5), not '{proxies}'") from err
-    if not 0 <= hops <= 5:
-        raise RuntimeError(f"INFORA_PROXY_FIX must be the number of trusted proxies (0–5), not '{proxies}'")
+    """Add the headers to every response and cap a request's size."""
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         # The largest honest request is a model upload (2 MB of BPMN plus its forms) or a 2 MB CSV:
         # anything far beyond is refused (413) before a view reads it into memory.
         app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
-    if hops and not _has_proxy_fix(app.wsgi_app):
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
     app.after_request(_add_headers)

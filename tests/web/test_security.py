@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
+from engine.config import ConfigurationError
 from engine.persistence import AuditEvent
 from tests.factories import make_actor
 from tests.web.pages import PASSWORD, csrf, sign_in
@@ -78,15 +79,16 @@ def test_hsts_only_over_tls(app: Flask, db_engine: Engine) -> None:
     # Behind a proxy that terminates TLS: its X-Forwarded-Proto counts only when the proxy is trusted.
     forwarded = {"X-Forwarded-Proto": "https"}
     assert "Strict-Transport-Security" not in app.test_client().get("/logga-in", headers=forwarded).headers
-    for config in ({"INFORA_PROXY_FIX": "1"}, {"SESSION_COOKIE_SECURE": True}):
+    for config in ({"INFORA_TRUSTED_PROXIES": "1"}, {"INFORA_PROXY_FIX": "1"}, {"SESSION_COOKIE_SECURE": True}):
         behind = _make(db_engine, **config)
         try:
             headers = behind.test_client().get("/logga-in", headers=forwarded).headers
             assert headers["Strict-Transport-Security"] == "max-age=31536000", config
         finally:
             behind.extensions["infora.engine"].dispose()
-    with pytest.raises(RuntimeError, match="INFORA_PROXY_FIX"):
-        _make(db_engine, INFORA_PROXY_FIX="ja")
+    for config in ({"INFORA_PROXY_FIX": "ja"}, {"INFORA_TRUSTED_PROXIES": "9"}):
+        with pytest.raises(ConfigurationError, match=next(iter(config))):
+            _make(db_engine, **config)
 
 
 def test_an_idle_session_ends_on_the_next_request(app: Flask, session: Session) -> None:
@@ -165,5 +167,5 @@ def test_the_lock_out_as_people_see_it_and_an_admin_unlocks(app: Flask, session:
 def test_bad_limits_stop_the_start(session: Session, db_engine: Engine) -> None:
     session.commit()
     for name, value in (("INFORA_SESSION_IDLE_MINUTES", "en timme"), ("INFORA_LOCKOUT_ATTEMPTS", "0")):
-        with pytest.raises(RuntimeError, match=name):
+        with pytest.raises(ConfigurationError, match=name):
             _make(db_engine, **{name: value})

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from engine.config import ConfigurationError
 from engine.persistence import AuditEvent, LoginAttempt, SsoIdentity, User
 from engine.services.sso import parse_role_map
 from tests.factories import make_actor
@@ -277,7 +278,7 @@ def test_local_accounts_still_sign_in_beside_single_sign_on(app: Flask, session:
 
 
 def test_a_half_done_configuration_stops_the_start(session: Session, db_engine: Engine) -> None:
-    with pytest.raises(RuntimeError, match="INFORA_OIDC_CLIENT_SECRET"):
+    with pytest.raises(ConfigurationError, match="INFORA_OIDC_CLIENT_SECRET"):
         create_app({"DATABASE_URL": db_engine.url.render_as_string(hide_password=False), "SECRET_KEY": "t",
                     "INFORA_OIDC_ISSUER": "https://idp.example", "INFORA_OIDC_CLIENT_ID": "x"})  # fmt: skip
     with pytest.raises(ValueError, match="infora-admins=superuser"):
