@@ -93,12 +93,14 @@ def _compact_tree(top: Any, wf: Any) -> int:
     return len(doomed)
 
 
-_JOIN_INPUTS: dict[int, frozenset[str]] = {}
+_JOIN_INPUTS_ATTRIBUTE = "_infora_join_inputs"
 
 
 def _join_inputs(spec: Any) -> frozenset[str]:
-    """Names of the specs that feed a joining gateway of this process spec (cached per spec)."""
-    found = _JOIN_INPUTS.get(id(spec))
+    """Names of the specs that feed a joining gateway of this process spec, kept on the spec
+    object itself: a table keyed by ``id(spec)`` would hand a spec dropped from the version cache's
+    answer to a new spec that happens to get the same id."""
+    found: frozenset[str] | None = getattr(spec, _JOIN_INPUTS_ATTRIBUTE, None)
     if found is None:
         found = frozenset(
             source.name
@@ -106,7 +108,7 @@ def _join_inputs(spec: Any) -> frozenset[str]:
             if isinstance(task_spec, UnstructuredJoin) and len(task_spec.inputs) > 1
             for source in task_spec.inputs
         )
-        _JOIN_INPUTS[id(spec)] = found
+        setattr(spec, _JOIN_INPUTS_ATTRIBUTE, found)
     return found
 
 

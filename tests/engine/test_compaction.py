@@ -150,3 +150,26 @@ def test_a_long_linear_process_keeps_no_finished_history() -> None:
     # successors remain; without joins in the diagram there is no skeleton to keep.
     assert sizes[-1] <= sizes[0]
     assert [t.bpmn_id for t in wf.human_tasks()] == ["step_29"]
+
+
+def test_the_join_inputs_of_a_spec_are_never_another_specs() -> None:
+    # Specs come and go with the version cache; an answer cached under id(spec) was handed to a new
+    # spec that CPython placed at the freed one's address.
+    from engine.workflow.compaction import _join_inputs
+
+    joined = _model(_parallel_loop()).spec
+    expected = _join_inputs(joined)
+    assert expected >= {"task_a", "task_b", "task_c"}
+
+    class Spec:  # a process spec as _join_inputs reads it
+        def __init__(self, task_specs: dict[str, Any]) -> None:
+            self.task_specs = task_specs
+
+    reused = 0
+    for round_no in range(50):
+        spec = Spec(dict(joined.task_specs) if round_no % 2 == 0 else {})
+        before = id(spec)
+        assert _join_inputs(spec) == (expected if round_no % 2 == 0 else frozenset())
+        del spec
+        reused += id(Spec({})) == before  # CPython does hand out freed addresses again
+    assert reused
