@@ -7,7 +7,9 @@ commit in the embedded set-up. On PostgreSQL a LISTEN connection hears when any 
 change of due times (``NOTIFY infora_due``) and calls ``nudge()``: that reads the earliest due time
 and moves the next pass forward if it is sooner — it does not run a pass. A busy site notifies on
 nearly every task completion (each new task has reminders); a pass per notification kept the
-scheduler process and the database busy without pause in the load run (bench/load_run.py).
+scheduler process and the database busy without pause in the load run (bench/load_run.py). A
+notification carries the earliest due time it made (``heard()``): one no sooner than the pass
+already planned needs no look at the database at all, and nearly all are days ahead.
 APScheduler keeps no state of its own here: the database is the source of truth, so a memory job
 store is all it needs.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -28,6 +30,7 @@ from engine import workdays
 from engine.clock import utcnow
 from engine.persistence.database import unit_of_work
 from engine.scheduler.passes import PassResult, SchedulerSettings, next_due_at, run_pass
+from engine.services.case_store import DUE_CHANNEL
 
 log = logging.getLogger("infora.scheduler")
 JOB_ID = "infora-pass"
@@ -98,6 +101,25 @@ class SchedulerRunner:
             when = self._run_time(due)
             if self._armed_at is None or when < self._armed_at or self._armed_at < utcnow():
                 self._arm(when)
+
+    def heard(self, payloads: list[str]) -> None:
+        """Notifications arrived, each with the earliest due time it made (ISO 8601) or nothing
+        (unknown): nudge unless every one is known and none is sooner than the planned pass."""
+        if not payloads:
+            return
+        dues: list[datetime] = []
+        for payload in payloads:
+            try:
+                due = datetime.fromisoformat(payload)
+            except ValueError:  # no payload (a changed due date, an older process): look
+                self.nudge()
+                return
+            dues.append(due if due.tzinfo else due.replace(tzinfo=UTC))
+        with self._lock:
+            armed = self._armed_at
+            if armed is not None and not self._running and armed > utcnow() and self._run_time(min(dues)) >= armed:
+                return  # the planned pass comes first; it reads every due time afresh
+        self.nudge()
 
     def _read_next_due(self) -> datetime | None:
         with unit_of_work(self.factory, write=False) as session:
@@ -173,15 +195,14 @@ class SchedulerRunner:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(url, autocommit=True) as conn:
-                    conn.execute("LISTEN infora_due")
+                    conn.execute(f"LISTEN {DUE_CHANNEL}")
                     while not self._stop.is_set():
-                        heard = sum(1 for _notice in conn.notifies(timeout=1.0, stop_after=1))
-                        if heard:
+                        payloads = [n.payload for n in conn.notifies(timeout=1.0, stop_after=1)]
+                        if payloads:
                             # Commits notify in bursts: gather what comes in the next moment,
-                            # then look once.
-                            for _more in conn.notifies(timeout=0.05):
-                                pass
-                            self.nudge()
+                            # then decide once.
+                            payloads += [n.payload for n in conn.notifies(timeout=0.05)]
+                            self.heard(payloads)
             except Exception:
                 log.exception("LISTEN connection lost; reconnecting")
                 self._stop.wait(2.0)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, insert, select, text, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
@@ -26,6 +26,9 @@ from engine.services.audit import audit_row, write_audit
 from engine.services.versions import LoadedVersion, load_version
 from engine.workdays import due_at
 from engine.workflow import CaseWorkflow, HumanTask, WaitingEvent
+
+DUE_CHANNEL = "infora_due"
+"""PostgreSQL's notification channel for changed due times (engine/scheduler/runner.py listens)."""
 
 
 @dataclass
@@ -110,24 +113,40 @@ def _lock(
     return LockedCase(case, version, CaseWorkflow.load(version.model, case.state))
 
 
-def update_case(session: Session, case: CaseRow, **values: Any) -> None:
+def update_case(session: Session, case: CaseRow, *, notify_due: datetime | None = None, **values: Any) -> None:
     """Write changed columns of a locked case and bump its version; a concurrent change (another
-    version in the row) is a ConflictError — optimistic locking on every backend."""
+    version in the row) is a ConflictError — optimistic locking on every backend.
+
+    ``notify_due``: a due time this change made, sent to the scheduler with the same statement
+    (see :func:`notify_due_change`), not in a round trip of its own."""
     values["version"] = case.version + 1
     values.setdefault("updated_at", utcnow())
-    result = session.execute(update(CASES).where(Case.id == case.id, Case.version == case.version).values(**values))
+    statement = update(CASES).where(Case.id == case.id, Case.version == case.version).values(**values)
+    if notify_due is not None and _notifies(session):
+        statement = statement.returning(func.pg_notify(DUE_CHANNEL, notify_due.isoformat()))
+    result = session.execute(statement)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError("Ärendet ändrades samtidigt av någon annan. Försök igen.")
+    result.close()
     for key, value in values.items():
         if hasattr(case, key):
             setattr(case, key, value)
 
 
-def notify_due_change(session: Session) -> None:
+def _notifies(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def notify_due_change(session: Session, earliest: datetime | None = None) -> None:
     """Tell a scheduler in another process that due times changed (PostgreSQL NOTIFY, delivered on
-    commit); in one process the edge wakes the scheduler itself."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_notify('infora_due', '')"))
+    commit); in one process the edge wakes the scheduler itself.
+
+    The payload is the earliest new due time (ISO 8601), or empty when unknown: the scheduler reads
+    the database only when it is sooner than the pass it has planned (engine/scheduler/runner.py),
+    so a busy site's completions — nearly all of which make a reminder days ahead — cost it
+    nothing."""
+    if _notifies(session):
+        session.execute(select(func.pg_notify(DUE_CHANNEL, earliest.isoformat() if earliest else "")))
 
 
 def require_running(case: CaseRow) -> None:
@@ -211,24 +230,37 @@ def _event_row(case_id: int, event: WaitingEvent) -> dict[str, Any]:
     }
 
 
-def sync_index(
+def plan_index(
     session: Session, case_id: int, workflow: CaseWorkflow, existing: set[str] | None, policy: ReminderPolicy
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Bring the case's task index rows in line with the workflow.
+    """The task index rows to add and the task ids to remove so the index matches the workflow.
 
     ``existing`` is the set of task ids the index holds for the case (read under the case lock),
     or None to read it here. Rows of tasks that still exist are kept as they are (with their
-    claims). Returns the added rows and the removed task ids.
-    """
+    claims)."""
     if existing is None:
         existing = set(session.scalars(select(TaskIndexRow.task_id).where(TaskIndexRow.case_id == case_id)))
     wanted = index_rows(case_id, workflow, policy, skip=existing)
     removed = [tid for tid in existing if tid not in wanted]
     added = [row for row in wanted.values() if row is not None]
+    return added, removed
+
+
+def apply_index(session: Session, added: list[dict[str, Any]], removed: list[str]) -> None:
+    """Write a :func:`plan_index` plan."""
     if removed:
         session.execute(delete(TaskIndexRow).where(TaskIndexRow.task_id.in_(removed)))
     if added:
         session.execute(insert(TASK_INDEX), [{"assignee_id": None, **row} for row in added])
+
+
+def sync_index(
+    session: Session, case_id: int, workflow: CaseWorkflow, existing: set[str] | None, policy: ReminderPolicy
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Bring the case's task index rows in line with the workflow; returns the added rows and the
+    removed task ids."""
+    added, removed = plan_index(session, case_id, workflow, existing, policy)
+    apply_index(session, added, removed)
     return added, removed
 
 
@@ -264,9 +296,15 @@ def save_case(
         changes["status"] = "completed"
         changes["completed_at"] = now
         audit.append(audit_row(actor, "case_completed", case_id=case.id))
-    timer_moved = changes["next_timer_at"] != case.next_timer_at
-    update_case(session, case, **changes)
-    added, _removed = sync_index(session, case.id, workflow, indexed, locked.version.reminder_policy)
+    added, removed = plan_index(session, case.id, workflow, indexed, locked.version.reminder_policy)
+    # The scheduler hears of the soonest due time this change made: a moved timer, a new task's
+    # first reminder (a timer or reminder that went away or later needs no word: a pass that
+    # finds nothing due does nothing).
+    new_dues = [row["next_reminder_at"] for row in added if row.get("next_reminder_at")]
+    if changes["next_timer_at"] is not None and changes["next_timer_at"] != case.next_timer_at:
+        new_dues.append(changes["next_timer_at"])
+    update_case(session, case, notify_due=min(new_dues) if new_dues else None, **changes)
+    apply_index(session, added, removed)
     for row in added:
         action = "task_ready" if row["kind"] == "user" else "event_waiting"
         audit.append(
@@ -279,5 +317,3 @@ def save_case(
             )
         )
     write_audit(session, audit)
-    if timer_moved or any(row.get("next_reminder_at") for row in added):
-        notify_due_change(session)

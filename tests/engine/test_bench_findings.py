@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import utcnow
@@ -205,3 +206,56 @@ def test_a_run_due_while_the_previous_one_finishes_is_not_skipped(
         runner.shutdown()
     assert fired == 1
     assert elapsed < 3.0  # not the 30 s safety wake-up (nor never)
+
+
+def test_a_notification_of_a_due_time_after_the_planned_pass_costs_the_scheduler_nothing(
+    session_factory: sessionmaker[Session],
+) -> None:
+    # Nearly every completion makes a reminder days ahead; each notification used to cost the
+    # scheduler a read of the next due time (a seventh of its CPU in the load run's stream).
+    runner = SchedulerRunner(session_factory, SchedulerSettings(), max_sleep=30.0)
+    nudges: list[None] = []
+    runner.nudge = lambda: nudges.append(None)  # type: ignore[method-assign]
+    now = utcnow()
+    runner._armed_at = now + timedelta(seconds=20)
+    runner.heard([(now + timedelta(days=6)).isoformat(), (now + timedelta(seconds=25)).isoformat()])
+    assert nudges == []
+    runner.heard([(now + timedelta(days=6)).isoformat(), (now + timedelta(seconds=2)).isoformat()])
+    assert len(nudges) == 1  # sooner than the planned pass: look now
+    runner.heard([""])  # a due date changed by hand says no time: look
+    assert len(nudges) == 2
+    runner._armed_at = now - timedelta(seconds=1)  # the planned pass is late (running): look
+    runner.heard([(now + timedelta(days=6)).isoformat()])
+    assert len(nudges) == 3
+
+
+def test_a_change_tells_the_scheduler_its_soonest_new_due_time_in_the_case_update(
+    reference: Session, db_engine: Engine
+) -> None:
+    # On PostgreSQL the NOTIFY rides on the case's UPDATE (RETURNING pg_notify), with the new due
+    # time as payload: no statement of its own.
+    s = reference
+    publish_model_version(s, SYSTEM_ACTOR, "nudged_loop", {"loop.bpmn": _timer_process().xml()}, forms())
+    coordinator = make_actor(s, "koord", "coordinator")
+    s.commit()
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(db_engine, "before_cursor_execute", record)
+    try:
+        before = utcnow()
+        info = start_case(s, coordinator, process_id="nudged_loop", title="Knuff", cycle_duration="P1D")
+        s.commit()
+    finally:
+        event.remove(db_engine, "before_cursor_execute", record)
+    notifying = [(statement, parameters) for statement, parameters in sent if "pg_notify" in statement]
+    if db_engine.dialect.name != "postgresql":
+        assert notifying == []
+        return
+    ((statement, parameters),) = notifying
+    assert statement.lstrip().upper().startswith("UPDATE CASES")
+    timer_at = s.get(Case, info.id).next_timer_at  # type: ignore[union-attr]
+    assert timer_at is not None and timer_at - before > timedelta(hours=23)
+    assert timer_at.isoformat() in parameters.values()
