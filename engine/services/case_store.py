@@ -254,16 +254,6 @@ def apply_index(session: Session, added: list[dict[str, Any]], removed: list[str
         session.execute(insert(TASK_INDEX), [{"assignee_id": None, **row} for row in added])
 
 
-def sync_index(
-    session: Session, case_id: int, workflow: CaseWorkflow, existing: set[str] | None, policy: ReminderPolicy
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Bring the case's task index rows in line with the workflow; returns the added rows and the
-    removed task ids."""
-    added, removed = plan_index(session, case_id, workflow, existing, policy)
-    apply_index(session, added, removed)
-    return added, removed
-
-
 def save_case(
     session: Session,
     actor: Actor,
