@@ -30,17 +30,12 @@ from engine.scheduler import SchedulerSettings, run_pass  # noqa: E402
 from engine.scheduler.runner import SchedulerRunner  # noqa: E402
 from engine.services import SYSTEM_ACTOR, Actor, publish_model_version, start_case  # noqa: E402
 from engine.services.users import create_user  # noqa: E402
-from tests.bpmn_builder import Process, forms  # noqa: E402
+from tests.bpmn_builder import Process, forms, timer_then_task  # noqa: E402
 
 
 def loop_model() -> Process:
-    p = Process("loop_timer", name="Lärandeloop")
-    p.start()
-    p.timer("loop_ends", "cycle_duration")
-    p.user_task("study", "Studera")
-    p.end()
-    p.chain("start", "loop_ends", "study", "end")
-    return p
+    """The learning loop's timer and its Study step."""
+    return timer_then_task("loop_timer", name="Lärandeloop", timer="loop_ends", task="study", task_name="Studera")
 
 
 def setup(folder: Path) -> tuple[object, object, Actor]:

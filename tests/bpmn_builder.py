@@ -154,6 +154,20 @@ def two_task_loop(pid: str = "two_tasks") -> Process:
     return p
 
 
+def timer_then_task(
+    pid: str, name: str = "Testprocess", timer: str = "wait", task: str = "after", task_name: str = "Efter"
+) -> Process:
+    """start -> timer (``cycle_duration`` from the start data) -> one user task -> end: the loop
+    timer the scheduler tests and benchmarks fire."""
+    p = Process(pid, name=name)
+    p.start()
+    p.timer(timer, "cycle_duration")
+    p.user_task(task, task_name)
+    p.end()
+    p.chain("start", timer, task, "end")
+    return p
+
+
 def forms(**extra: dict[str, object]) -> dict[str, str]:
     """The forms mapping for a test bundle (the simple form plus any others)."""
     out = {"simple.schema.json": json.dumps(SIMPLE_FORM)}

@@ -3,14 +3,15 @@ its BPMN id with valid example values for every field the test does not care abo
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.catalogue.sample_forms import sample_form_data
-from engine.persistence import Case, Region, TaskIndexRow, Unit
+from engine.persistence import AuditEvent, Case, Region, TaskIndexRow, Unit
 from engine.persistence.catalogue import Organisation
 from engine.services import SYSTEM_ACTOR, Actor, ParticipantSpec, complete_task, send_signal, start_case
 from engine.services.users import create_user
@@ -154,3 +155,17 @@ def walk_vgr_to_units(session: Session, team: Team, case_id: int) -> None:
     do(session, team, case_id, "step_03_rpt_start", {"data_needed": False})
     do(session, team, case_id, "step_04_gap_analysis")
     do(session, team, case_id, "step_05_decision", {"decision": "approved", "document_type": "regional_riktlinje"})
+
+
+def timers_fired(factory: sessionmaker[Session]) -> int:
+    """How many timers have fired (``timer_fired`` audit events), read in a session of its own."""
+    with factory() as s:
+        return s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "timer_fired")) or 0
+
+
+def wait_for_a_timer(factory: sessionmaker[Session], timeout: float = 10.0) -> float:
+    """Seconds until a timer has fired (a running scheduler fires it), at most ``timeout``."""
+    started = time.monotonic()
+    while timers_fired(factory) == 0 and time.monotonic() - started < timeout:
+        time.sleep(0.05)
+    return time.monotonic() - started

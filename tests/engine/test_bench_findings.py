@@ -14,11 +14,11 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, event, func, select, update
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import utcnow
-from engine.persistence import AuditEvent, Case, Pathway, Region, Role, TaskIndexRow, Unit
+from engine.persistence import Case, Pathway, Region, Role, TaskIndexRow, Unit
 from engine.scheduler import SchedulerSettings
 from engine.scheduler.passes import next_due_at
 from engine.scheduler.runner import SchedulerRunner
@@ -26,8 +26,8 @@ from engine.services import SYSTEM_ACTOR, claim_task, publish_model_version, sta
 from engine.services.actors import Actor
 from engine.services.inbox import inbox_page
 from engine.services.portfolio import portfolio
-from tests.bpmn_builder import Process, forms
-from tests.factories import make_actor, start_vgr, task_row
+from tests.bpmn_builder import forms, timer_then_task
+from tests.factories import make_actor, start_vgr, task_row, timers_fired, wait_for_a_timer
 
 
 def test_the_inbox_shows_pathway_region_unit_role_and_assignee_by_name(published: Session) -> None:
@@ -78,21 +78,11 @@ def test_the_next_due_reminder_is_the_earliest_of_a_running_case(published: Sess
     assert next_due_at(s, include_outbox=False) is None
 
 
-def _timer_process() -> Process:
-    p = Process("nudged_loop")
-    p.start()
-    p.timer("wait", "cycle_duration")
-    p.user_task("after", "Efter")
-    p.end()
-    p.chain("start", "wait", "after", "end")
-    return p
-
-
 def test_a_nudge_reads_the_next_due_time_and_runs_no_pass_until_it(
     reference: Session, session_factory: sessionmaker[Session]
 ) -> None:
     s = reference
-    publish_model_version(s, SYSTEM_ACTOR, "nudged_loop", {"loop.bpmn": _timer_process().xml()}, forms())
+    publish_model_version(s, SYSTEM_ACTOR, "nudged_loop", {"loop.bpmn": timer_then_task("nudged_loop").xml()}, forms())
     coordinator = make_actor(s, "koord", "coordinator")
     s.commit()
     runner = SchedulerRunner(session_factory, SchedulerSettings(), max_sleep=30.0)
@@ -108,20 +98,12 @@ def test_a_nudge_reads_the_next_due_time_and_runs_no_pass_until_it(
         assert runner.passes == passes
         start_case(s, coordinator, process_id="nudged_loop", title="Knuff", cycle_duration="PT0.6S")
         s.commit()
-        started = time.monotonic()
         runner.nudge()  # what the LISTEN connection does on the commit's NOTIFY
         assert runner.passes == passes  # nothing is due yet: the pass waits for the timer
-        fired = 0
-        while fired == 0 and time.monotonic() - started < 10:
-            time.sleep(0.05)
-            with session_factory() as check:
-                fired = check.scalar(
-                    select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "timer_fired")
-                )
-        elapsed = time.monotonic() - started
+        elapsed = wait_for_a_timer(session_factory)
     finally:
         runner.shutdown()
-    assert fired == 1
+    assert timers_fired(session_factory) == 1
     assert 0.5 < elapsed < 3.0  # at its due time, long before the 30 s safety wake-up
 
 
@@ -181,7 +163,7 @@ def test_a_run_due_while_the_previous_one_finishes_is_not_skipped(
     """Found by the scheduler fault run: APScheduler skipped a run that fell due while the run that
     armed it was finishing, and the scheduler then slept until something woke it."""
     s = reference
-    publish_model_version(s, SYSTEM_ACTOR, "nudged_loop", {"loop.bpmn": _timer_process().xml()}, forms())
+    publish_model_version(s, SYSTEM_ACTOR, "nudged_loop", {"loop.bpmn": timer_then_task("nudged_loop").xml()}, forms())
     coordinator = make_actor(s, "koord", "coordinator")
     s.commit()
     runner = _SlowTail(session_factory, SchedulerSettings(), max_sleep=30.0)
@@ -192,19 +174,11 @@ def test_a_run_due_while_the_previous_one_finishes_is_not_skipped(
             time.sleep(0.01)
         start_case(s, coordinator, process_id="nudged_loop", title="Under svansen", cycle_duration="PT0.3S")
         s.commit()
-        started = time.monotonic()
         runner.wake()  # due at once, while the first run still sleeps in its tail
-        fired = 0
-        while fired == 0 and time.monotonic() - started < 10:
-            time.sleep(0.05)
-            with session_factory() as check:
-                fired = check.scalar(
-                    select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "timer_fired")
-                )
-        elapsed = time.monotonic() - started
+        elapsed = wait_for_a_timer(session_factory)
     finally:
         runner.shutdown()
-    assert fired == 1
+    assert timers_fired(session_factory) == 1
     assert elapsed < 3.0  # not the 30 s safety wake-up (nor never)
 
 
@@ -235,7 +209,7 @@ def test_a_change_tells_the_scheduler_its_soonest_new_due_time_in_the_case_updat
     # On PostgreSQL the NOTIFY rides on the case's UPDATE (RETURNING pg_notify), with the new due
     # time as payload: no statement of its own.
     s = reference
-    publish_model_version(s, SYSTEM_ACTOR, "nudged_loop", {"loop.bpmn": _timer_process().xml()}, forms())
+    publish_model_version(s, SYSTEM_ACTOR, "nudged_loop", {"loop.bpmn": timer_then_task("nudged_loop").xml()}, forms())
     coordinator = make_actor(s, "koord", "coordinator")
     s.commit()
     sent: list[tuple[str, Any]] = []

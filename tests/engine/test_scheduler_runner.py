@@ -7,37 +7,21 @@ from __future__ import annotations
 import time
 
 from click.testing import CliRunner
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.persistence import AuditEvent
 from engine.persistence.database import begin_write
 from engine.scheduler import SchedulerSettings
 from engine.scheduler.runner import SchedulerRunner
 from engine.services import SYSTEM_ACTOR, publish_model_version, start_case
-from tests.bpmn_builder import Process, forms
-from tests.factories import make_actor
+from tests.bpmn_builder import forms, timer_then_task
+from tests.factories import make_actor, timers_fired, wait_for_a_timer
 from web.cli import main
-
-
-def _timer_process() -> Process:
-    p = Process("short_loop")
-    p.start()
-    p.timer("wait", "cycle_duration")
-    p.user_task("after", "Efter")
-    p.end()
-    p.chain("start", "wait", "after", "end")
-    return p
-
-
-def _fired(factory: sessionmaker[Session]) -> int:
-    with factory() as s:
-        return s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "timer_fired")) or 0
 
 
 def test_the_runner_fires_a_timer_at_its_due_time(reference: Session, session_factory: sessionmaker[Session]) -> None:
     s = reference
-    publish_model_version(s, SYSTEM_ACTOR, "short_loop", {"short.bpmn": _timer_process().xml()}, forms())
+    publish_model_version(s, SYSTEM_ACTOR, "short_loop", {"short.bpmn": timer_then_task("short_loop").xml()}, forms())
     coordinator = make_actor(s, "koord", "coordinator")
     s.commit()
     runner = SchedulerRunner(session_factory, SchedulerSettings(), max_sleep=30.0)
@@ -49,14 +33,11 @@ def test_the_runner_fires_a_timer_at_its_due_time(reference: Session, session_fa
         begin_write(s)
         start_case(s, coordinator, process_id="short_loop", title="Kort loop", cycle_duration="PT0.6S")
         s.commit()
-        started = time.monotonic()
         runner.wake()  # as the web edge does after a commit; the runner then sleeps until the due time
-        while _fired(session_factory) == 0 and time.monotonic() - started < 10:
-            time.sleep(0.05)
-        elapsed = time.monotonic() - started
+        elapsed = wait_for_a_timer(session_factory)
     finally:
         runner.shutdown()
-    assert _fired(session_factory) == 1
+    assert timers_fired(session_factory) == 1
     assert 0.5 < elapsed < 3.0  # not before it was due, and long before the 30 s safety wake-up
 
 
@@ -79,7 +60,7 @@ def test_a_due_time_written_by_another_process_reaches_the_running_scheduler(
     """No wake() call here: on PostgreSQL the commit's NOTIFY wakes the runner's LISTEN connection;
     on SQLite the runner's short safety wake-up (max_sleep) finds the new due time."""
     s = reference
-    publish_model_version(s, SYSTEM_ACTOR, "short_loop", {"short.bpmn": _timer_process().xml()}, forms())
+    publish_model_version(s, SYSTEM_ACTOR, "short_loop", {"short.bpmn": timer_then_task("short_loop").xml()}, forms())
     coordinator = make_actor(s, "koord", "coordinator")
     s.commit()
     postgres = db_engine.dialect.name == "postgresql"
@@ -95,11 +76,8 @@ def test_a_due_time_written_by_another_process_reaches_the_running_scheduler(
         begin_write(s)  # queue behind a pass that may be writing (see the test above)
         start_case(s, coordinator, process_id="short_loop", title="Annan process", cycle_duration="PT0.5S")
         s.commit()
-        started = time.monotonic()
-        while _fired(session_factory) == 0 and time.monotonic() - started < 10:
-            time.sleep(0.05)
-        elapsed = time.monotonic() - started
+        elapsed = wait_for_a_timer(session_factory)
     finally:
         runner.shutdown()
-    assert _fired(session_factory) == 1
+    assert timers_fired(session_factory) == 1
     assert elapsed < 3.0
