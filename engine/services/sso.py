@@ -201,11 +201,17 @@ def sign_in_with_sso(session: Session, claims: SsoClaims, policy: RolePolicy, ip
     )
     user = session.get(User, identity.user_id) if identity is not None else None
     if user is None:
-        # An unlinked local account with the name links to this identity; one linked to another
-        # identity is someone else, and the newcomer gets a free variant of the name.
+        # A local account with the name, not yet linked to this provider, links to this identity
+        # when nothing but the name could be claimed by someone else: it has no password (made for
+        # single sign-on), or the provider gives the e-mail address the account already has (a
+        # region moving to single sign-on). The name alone is no proof (OpenID Connect does not
+        # promise preferred_username is unique, and names are folded): anyone the provider calls
+        # "chefen" would become the administrator who signs in with a password. Otherwise the
+        # newcomer gets a free variant of the name, as when the account is someone else's.
         same_name = session.scalar(select(User).where(User.username == claims.username))
         if (
             same_name is not None
+            and (same_name.password_hash is None or (same_name.email or "").lower() == claims.email.lower())
             and session.scalar(
                 select(SsoIdentity.id).where(SsoIdentity.user_id == same_name.id, SsoIdentity.issuer == claims.issuer)
             )

@@ -19,7 +19,9 @@ from werkzeug.test import TestResponse
 
 from engine.config import ConfigurationError
 from engine.persistence import AuditEvent, LoginAttempt, SsoIdentity, User
+from engine.services import SYSTEM_ACTOR
 from engine.services.sso import parse_role_map
+from engine.services.users import set_password
 from tests.factories import make_actor
 from tests.live_server import serve
 from tests.oidc_provider import OidcProvider
@@ -176,6 +178,32 @@ def test_an_unlinked_local_account_with_the_name_is_linked_and_another_identity_
     session.commit()
     assert session.scalars(select(User.username).order_by(User.id)).all() == ["anna", "anna-2"]
     assert _signed_in_as(client) != local.user_id
+
+
+def test_a_local_account_with_a_password_is_never_taken_over_by_a_provider_name(
+    app: Flask, session: Session, provider: OidcProvider
+) -> None:
+    # Anyone the provider calls "chefen" (a name folded from "Chéfen" too) would otherwise become
+    # the local administrator who signs in with a password.
+    local = make_actor(session, "chefen", "admin")
+    set_password(session, SYSTEM_ACTOR, "chefen", "ett-langt-losenord")
+    session.commit()
+    provider.user.preferred_username = "Chéfen"
+    provider.user.groups = []
+    client = app.test_client()
+    assert sso_sign_in(client, provider).status_code == 302
+    session.commit()
+    newcomer = session.scalars(select(User).where(User.id != local.user_id)).one()
+    assert (newcomer.username, newcomer.system_role) == ("chefen-2", "member")
+    assert _signed_in_as(client) == newcomer.id
+    assert session.scalar(select(SsoIdentity.user_id)) == newcomer.id
+    # The account's own e-mail address from the provider links it (a region moving to single sign-on).
+    session.get(User, local.user_id).email = "chefen@region.example"  # type: ignore[union-attr]
+    session.commit()
+    provider.user.sub, provider.user.email = "the-real-chefen", "Chefen@Region.example"
+    client = app.test_client()
+    assert sso_sign_in(client, provider).status_code == 302
+    assert _signed_in_as(client) == local.user_id
 
 
 @pytest.mark.parametrize(
