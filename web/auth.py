@@ -41,7 +41,9 @@ def _expired() -> bool:
     seen, started = session.get("seen_at"), session.get("signed_in_at")
     if isinstance(seen, int) and idle > 0 and now - seen > idle:
         return True
-    if isinstance(started, int) and now - started > lifetime:
+    # A session without its sign-in time (made before the limit existed) counts as too old: the
+    # cookie's expiry is renewed on every response, so nothing else would ever end it.
+    if not isinstance(started, int) or now - started > lifetime:
         return True
     if not isinstance(seen, int) or now - seen >= 60:
         session["seen_at"] = now

@@ -123,7 +123,7 @@ def update_case(session: Session, case: CaseRow, *, notify_due: datetime | None 
     values.setdefault("updated_at", utcnow())
     statement = update(CASES).where(Case.id == case.id, Case.version == case.version).values(**values)
     if notify_due is not None and _notifies(session):
-        statement = statement.returning(func.pg_notify(DUE_CHANNEL, notify_due.isoformat()))
+        statement = statement.returning(_notify(notify_due))
     result = session.execute(statement)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError("Ärendet ändrades samtidigt av någon annan. Försök igen.")
@@ -146,7 +146,12 @@ def notify_due_change(session: Session, earliest: datetime | None = None) -> Non
     so a busy site's completions — nearly all of which make a reminder days ahead — cost it
     nothing."""
     if _notifies(session):
-        session.execute(select(func.pg_notify(DUE_CHANNEL, earliest.isoformat() if earliest else "")))
+        session.execute(select(_notify(earliest)))
+
+
+def _notify(earliest: datetime | None) -> Any:
+    """``pg_notify`` on the due channel with the due time as payload (empty: unknown)."""
+    return func.pg_notify(DUE_CHANNEL, earliest.isoformat() if earliest else "")
 
 
 def require_running(case: CaseRow) -> None:

@@ -175,7 +175,8 @@ def set_task_due(session: Session, actor: Actor, task_id: str, due: datetime) ->
     write_audit(session, [audit_row(actor, "task_due_changed", case_id=row.case_id, task_id=task_id,
                                     before={"due_at": before.isoformat() if before else None},
                                     after={"due_at": due.isoformat()})])  # fmt: skip
-    notify_due_change(session)
+    if upcoming is not None:  # a reminder still to come: the scheduler hears when
+        notify_due_change(session, upcoming.at)
     session.flush()
     return due
 

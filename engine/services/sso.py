@@ -4,8 +4,9 @@ signature, issuer, audience and expiry) and hands over the verified claims; this
 into an account and a system role. Pure apart from the session: no HTTP, no Flask.
 
 - The provider's account (issuer + ``sub``) is linked to one local user (``SsoIdentity``). The first
-  sign-in creates the user, or links an unlinked local account with the same username: a region
-  moving from local accounts to single sign-on keeps its people's cases and history.
+  sign-in creates the user, or links an unlinked local account with the same username that has no
+  password or has the e-mail address the provider gives: a region moving from local accounts to
+  single sign-on keeps its people's cases and history.
 - With a role map, the system role follows the groups claim on every sign-in (the provider is the
   source of truth): the highest role any of the person's groups maps to, otherwise ``member``.
   Without one, new people are members and roles are managed in Infora.

@@ -196,7 +196,7 @@ def test_a_notification_of_a_due_time_after_the_planned_pass_costs_the_scheduler
     assert nudges == []
     runner.heard([(now + timedelta(days=6)).isoformat(), (now + timedelta(seconds=2)).isoformat()])
     assert len(nudges) == 1  # sooner than the planned pass: look now
-    runner.heard([""])  # a due date changed by hand says no time: look
+    runner.heard([""])  # no time given (an older process): look
     assert len(nudges) == 2
     runner._armed_at = now - timedelta(seconds=1)  # the planned pass is late (running): look
     runner.heard([(now + timedelta(days=6)).isoformat()])

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import PermissionDeniedError
@@ -270,7 +271,23 @@ def test_a_coordinator_changes_a_due_date_and_sees_what_is_coming(session: Sessi
         with pytest.raises(PermissionDeniedError):
             set_task_due(session, world.rpt[0], row.task_id, local(2026, 6, 30, 12, 0))
         session.rollback()
-        set_task_due(session, world.coordinator, row.task_id, local(2026, 6, 30, 12, 0))
+        notified: list[Any] = []
+        bind = session.get_bind()
+
+        def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+            if "pg_notify" in statement:
+                notified.append(parameters)
+
+        event.listen(bind, "before_cursor_execute", record)
+        try:
+            set_task_due(session, world.coordinator, row.task_id, local(2026, 6, 30, 12, 0))
+        finally:
+            event.remove(bind, "before_cursor_execute", record)
+        # On PostgreSQL the scheduler hears the first reminder's time; SQLite has no NOTIFY.
+        expected_payload = local(2026, 6, 26, 8, 0).astimezone(timezone.utc).isoformat()
+        assert [list(p.values()) for p in notified] == (
+            [["infora_due", expected_payload]] if bind.dialect.name == "postgresql" else []
+        )
         session.commit()
         session.expire_all()
         row = session.scalars(select(TaskIndexRow).where(TaskIndexRow.case_id == case_id)).one()

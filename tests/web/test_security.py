@@ -109,6 +109,20 @@ def test_an_idle_session_ends_on_the_next_request(app: Flask, session: Session) 
             assert "user_id" not in s
 
 
+def test_a_session_without_its_sign_in_time_ends(app: Flask, session: Session) -> None:
+    # A cookie from before the lifetime limit has no sign-in time; its expiry is renewed on every
+    # response, so it would never end.
+    make_actor(session, "eva")
+    session.commit()
+    client = app.test_client()
+    sign_in(client, session, "eva")
+    assert client.get("/uppgifter").status_code == 200
+    with client.session_transaction() as s:
+        del s["signed_in_at"]
+    response = client.get("/uppgifter")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/logga-in")
+
+
 def test_a_busy_session_still_ends_after_its_lifetime(app: Flask, session: Session, db_engine: Engine) -> None:
     make_actor(session, "eva")
     session.commit()
