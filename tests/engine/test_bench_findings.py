@@ -18,7 +18,7 @@ from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import utcnow
-from engine.persistence import Case, Pathway, Region, Role, TaskIndexRow, Unit
+from engine.persistence import AuditEvent, Case, Pathway, Region, Role, TaskIndexRow, Unit
 from engine.scheduler import SchedulerSettings
 from engine.scheduler.passes import next_due_at
 from engine.scheduler.runner import SchedulerRunner
@@ -95,16 +95,24 @@ def test_a_nudge_reads_the_next_due_time_and_runs_no_pass_until_it(
         passes = runner.passes
         for _ in range(50):  # a burst of notifications with nothing due: reads, no passes
             runner.nudge()
+        time.sleep(0.2)  # a pass a nudge had started would have run by now
         assert runner.passes == passes
-        start_case(s, coordinator, process_id="nudged_loop", title="Knuff", cycle_duration="PT0.6S")
+        assert runner._armed_at is not None and runner._armed_at > utcnow() + timedelta(seconds=20)
+        info = start_case(s, coordinator, process_id="nudged_loop", title="Knuff", cycle_duration="PT0.6S")
         s.commit()
+        due = s.get(Case, info.id).next_timer_at  # type: ignore[union-attr]
+        assert due is not None
         runner.nudge()  # what the LISTEN connection does on the commit's NOTIFY
-        assert runner.passes == passes  # nothing is due yet: the pass waits for the timer
+        assert runner.passes == passes  # nothing is due yet: the pass is planned for the timer
+        assert runner._armed_at is not None and abs((runner._armed_at - due).total_seconds()) < 0.1
         elapsed = wait_for_a_timer(session_factory)
     finally:
         runner.shutdown()
     assert timers_fired(session_factory) == 1
-    assert 0.5 < elapsed < 3.0  # at its due time, long before the 30 s safety wake-up
+    with session_factory() as check:
+        fired_at = check.scalar(select(AuditEvent.at).where(AuditEvent.action == "timer_fired"))
+    assert fired_at is not None and fired_at >= due  # not before it was due
+    assert elapsed < 3.0  # long before the 30 s safety wake-up
 
 
 def test_the_portfolio_lists_late_cases_first_then_running_then_by_pathway_region_and_case(published: Session) -> None:
