@@ -11,22 +11,13 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
-from engine.persistence import Case, Pathway, Region, Role, TaskIndexRow, Unit, User
+from engine.persistence import Case, TaskIndexRow
+from engine.services import task_names as names
 from engine.services.access import from_actionable_tasks
 from engine.services.actors import Actor
 
 DUE_FILTERS = ("all", "overdue", "week", "none")
 _Ts = TypeVarTuple("_Ts")
-# The names an inbox row shows, as correlated scalar subqueries rather than five outer joins: with
-# the joins PostgreSQL spent ~9 ms planning every inbox (more than running it) in the load run
-# (bench/load_run.py); a subquery plans in well under a millisecond and runs only for the rows of
-# the page. Built once: building them per request costs more than it looks.
-_T = TaskIndexRow
-_PATHWAY = select(Pathway.name).where(Pathway.id == Case.pathway_id).correlate(Case).scalar_subquery()
-_REGION = select(Region.name).where(Region.id == Case.region_id).correlate(Case).scalar_subquery()
-_UNIT = select(Unit.name).where(Unit.id == _T.unit_id).correlate(_T).scalar_subquery()
-_ROLE = select(Role.name_sv).where(Role.code == _T.lane).correlate(_T).scalar_subquery()
-_ASSIGNEE = select(User.display_name).where(User.id == _T.assignee_id).correlate(_T).scalar_subquery()
 
 
 @dataclass(frozen=True)
@@ -101,11 +92,11 @@ def inbox_page(
             t.due_at,
             t.assignee_id,
             Case.title,
-            _PATHWAY,
-            _REGION,
-            _UNIT,
-            _ROLE,
-            _ASSIGNEE,
+            names.PATHWAY,
+            names.REGION,
+            names.UNIT,
+            names.ROLE,
+            names.ASSIGNEE,
             func.count().over(),
         ),
         actor,

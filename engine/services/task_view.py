@@ -18,16 +18,13 @@ from engine.persistence import (
     Comment,
     Measure,
     ModelVersion,
-    Pathway,
     PdsaCycle,
-    Region,
-    Role,
     TaskDraft,
     TaskIndexRow,
-    Unit,
     User,
 )
 from engine.services import pdsa
+from engine.services import task_names as names
 from engine.services.access import case_roles, may_act, may_see, participant_roles
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
@@ -93,8 +90,7 @@ def _row(session: Session, task_id: str) -> TaskIndexRow:
 
 
 # The task page's task, its case, the names it shows and its model version's content hash, in one
-# statement (the page is opened before nearly every completion). Names are correlated look-ups by
-# primary key, which PostgreSQL plans as cheaply as the plain row.
+# statement (the page is opened before nearly every completion).
 _DETAIL = (
     select(
         TaskIndexRow,
@@ -103,11 +99,11 @@ _DETAIL = (
         Case.status.label("case_status"),
         Case.model_version_id,
         ModelVersion.content_hash,
-        select(Pathway.name).where(Pathway.id == Case.pathway_id).scalar_subquery().label("pathway"),
-        select(Region.name).where(Region.id == Case.region_id).scalar_subquery().label("region"),
-        select(Unit.name).where(Unit.id == TaskIndexRow.unit_id).scalar_subquery().label("unit"),
-        select(Role.name_sv).where(Role.code == TaskIndexRow.lane).scalar_subquery().label("role"),
-        select(User.display_name).where(User.id == TaskIndexRow.assignee_id).scalar_subquery().label("assignee"),
+        names.PATHWAY.label("pathway"),
+        names.REGION.label("region"),
+        names.UNIT.label("unit"),
+        names.ROLE.label("role"),
+        names.ASSIGNEE.label("assignee"),
     )
     .join(Case, Case.id == TaskIndexRow.case_id)
     .join(ModelVersion, ModelVersion.id == Case.model_version_id)
