@@ -534,7 +534,7 @@ def _cell_text(text: str) -> str:
     return text
 
 
-def _unreadable(reader: csv.DictReader[str], err: csv.Error) -> ValidationError:
+def _unreadable(reader: csv.DictReader[str]) -> ValidationError:
     """What the csv module refuses (a quote or line break out of place, a field over its size limit)
     as the import's own error."""
     where = f"Rad {reader.line_num} kunde inte läsas"
@@ -546,14 +546,14 @@ def _csv_header(reader: csv.DictReader[str]) -> list[str] | None:
     try:
         return list(reader.fieldnames) if reader.fieldnames is not None else None
     except csv.Error as err:
-        raise _unreadable(reader, err) from err
+        raise _unreadable(reader) from err
 
 
 def _csv_rows(reader: csv.DictReader[str]) -> Iterator[dict[str | Any, str | Any]]:
     try:
         yield from reader
     except csv.Error as err:
-        raise _unreadable(reader, err) from err
+        raise _unreadable(reader) from err
 
 
 def import_data_points_csv(
