@@ -37,7 +37,7 @@ class Case(Base):
     pathway_id: Mapped[int | None] = mapped_column(ForeignKey("pathways.id"), index=True)
     region_id: Mapped[int | None] = mapped_column(ForeignKey("regions.id"), index=True)
     title: Mapped[str] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(20), default="running", index=True)
+    status: Mapped[str] = mapped_column(String(20), default="running")
     phase: Mapped[str | None] = mapped_column(String(40), default=None)
     version: Mapped[int] = mapped_column(default=1)
     next_timer_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
@@ -107,7 +107,7 @@ class TaskIndexRow(Base):
     form: Mapped[str | None] = mapped_column(String(200), default=None)
     event_name: Mapped[str | None] = mapped_column(String(200), default=None)
     ready_at: Mapped[datetime] = mapped_column(default=utcnow)
-    due_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
     # set when a coordinator changed the due date by hand (it then survives every re-index)
     due_overridden: Mapped[bool] = mapped_column(default=False, server_default=false())
     # the reminder schedule: the stages already sent and when the next one is due
