@@ -33,9 +33,9 @@ from engine.persistence import LoginAttempt, SsoIdentity, User
 from engine.persistence.users import SYSTEM_ROLES
 from engine.services.actors import SYSTEM_ACTOR, Actor
 from engine.services.audit import audit_row, write_audit
+from engine.services.users import USERNAME, create_user
 
 METHOD = "oidc"
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
 # Higher index = more rights; the highest mapped role wins.
 _RANK = {"member": 0, "coordinator": 1, "admin": 2}
 
@@ -137,7 +137,7 @@ def username_from(preferred: str, subject: str) -> str:
     ``._-`` (``Åsa.Öberg@region.se`` -> ``asa.oberg-region.se``), else one made from ``sub``."""
     folded = unicodedata.normalize("NFKD", preferred).encode("ascii", "ignore").decode("ascii").lower()
     folded = re.sub(r"[^a-z0-9._-]+", "-", folded).strip("-._")[:80].rstrip("-._")
-    if _USERNAME.match(folded):
+    if USERNAME.match(folded):
         return folded
     return "sso-" + hashlib.sha256(subject.encode("utf-8")).hexdigest()[:16]
 
@@ -230,24 +230,14 @@ def sign_in_with_sso(session: Session, claims: SsoClaims, policy: RolePolicy, ip
     role = role_for_groups(claims.groups, policy.role_map)  # member when there is no map
     audit: list[dict[str, Any]] = []
     if user is None:
-        user = User(
+        user = create_user(
+            session,
+            SYSTEM_ACTOR,
             username=_free_username(session, claims.username),
             display_name=claims.display_name,
             email=claims.email,
-            system_role=role,
-            password_hash=None,  # signs in through the provider only, until an admin sets a password
-        )
-        session.add(user)
-        session.flush()
-        audit.append(
-            audit_row(
-                SYSTEM_ACTOR,
-                "user_created",
-                entity="user",
-                entity_id=str(user.id),
-                after={"username": user.username, "system_role": role},
-                details={"method": METHOD, "issuer": claims.issuer},
-            )
+            system_role=role,  # no password: signs in through the provider, until an admin sets one
+            details={"method": METHOD, "issuer": claims.issuer},
         )
     else:
         before = {"display_name": user.display_name, "email": user.email, "system_role": user.system_role}

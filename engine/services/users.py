@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,7 +17,8 @@ from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
 
 _HASHER = PasswordHasher()
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
+"""A valid local username (sign-in through single sign-on folds the provider's to one)."""
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -34,13 +36,15 @@ def create_user(
     email: str = "",
     system_role: str = "member",
     password: str | None = None,
+    details: dict[str, Any] | None = None,
 ) -> User:
-    """Create an account (admins, or the system during set-up)."""
+    """Create an account (admins, or the system during set-up and single sign-on); ``details`` go
+    into the audit event (how the account came to be)."""
     errors: dict[str, list[str]] = {}
     if not actor.is_admin:
         raise PermissionDeniedError("Bara administratörer kan skapa användare.")
     username = username.strip().lower()
-    if not _USERNAME.match(username):
+    if not USERNAME.match(username):
         errors["username"] = ["2–80 tecken: små bokstäver a–z, siffror, punkt, bindestreck, understreck."]
     if not display_name.strip():
         errors["display_name"] = ["Ange ett namn."]
@@ -72,6 +76,7 @@ def create_user(
                 entity="user",
                 entity_id=str(user.id),
                 after={"username": username, "system_role": system_role},
+                details=details,
             )
         ],
     )
