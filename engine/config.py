@@ -418,7 +418,7 @@ def _trusted_proxies(r: _Reader) -> int:
 
 def _oidc(r: _Reader) -> tuple[str | None, str | None, str | None]:
     """Single sign-on: off without an issuer; with one, the client id and secret are needed too
-    (web/sso.py reads the rest: scopes, the group claim, the role map)."""
+    and the role map must read (web/sso.py reads the rest: scopes, the group claim)."""
     issuer = r.get("INFORA_OIDC_ISSUER")
     client_id = r.get("INFORA_OIDC_CLIENT_ID")
     secret = r.env.get("INFORA_OIDC_CLIENT_SECRET") or None
@@ -433,6 +433,14 @@ def _oidc(r: _Reader) -> tuple[str | None, str | None, str | None]:
     for name, value in (("INFORA_OIDC_CLIENT_ID", client_id), ("INFORA_OIDC_CLIENT_SECRET", secret)):
         if not value:
             r.fail(name, "krävs när INFORA_OIDC_ISSUER är satt (Inforas klient hos identitetsleverantören).")
+    role_map = r.get("INFORA_OIDC_ROLE_MAP")
+    if role_map is not None:
+        from engine.services.sso import parse_role_map  # the one reading of the map; lazy: services import a lot
+
+        try:
+            parse_role_map(role_map)
+        except ValueError as err:
+            r.fail("INFORA_OIDC_ROLE_MAP", f"{err} (t.ex. infora-admins=admin,infora-koordinatorer=coordinator).")
     return issuer.rstrip("/"), client_id, secret
 
 

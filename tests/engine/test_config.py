@@ -129,12 +129,13 @@ def test_hosting_style_database_urls_get_the_psycopg_driver() -> None:
 def test_sign_in_security_and_single_sign_on_settings_are_checked_with_the_others() -> None:
     problems = _problems(
         {"INFORA_OIDC_ISSUER": "login.region.se", "INFORA_LOCKOUT_ATTEMPTS": "0", "INFORA_SESSION_IDLE_MINUTES": "x",
-         "INFORA_TRUSTED_PROXIES": "1", "INFORA_PROXY_FIX": "2"}
+         "INFORA_TRUSTED_PROXIES": "1", "INFORA_PROXY_FIX": "2", "INFORA_OIDC_ROLE_MAP": "infora-admins=superuser"}
     )  # fmt: skip
     assert set(problems) == {
         "INFORA_OIDC_ISSUER", "INFORA_OIDC_CLIENT_ID", "INFORA_OIDC_CLIENT_SECRET", "INFORA_LOCKOUT_ATTEMPTS",
-        "INFORA_SESSION_IDLE_MINUTES", "INFORA_PROXY_FIX",
+        "INFORA_SESSION_IDLE_MINUTES", "INFORA_PROXY_FIX", "INFORA_OIDC_ROLE_MAP",
     }  # fmt: skip
+    assert "superuser" in problems["INFORA_OIDC_ROLE_MAP"]
     settings = load_settings(
         {"INFORA_OIDC_ISSUER": "https://login.region.se/", "INFORA_OIDC_CLIENT_ID": "infora",
          "INFORA_OIDC_CLIENT_SECRET": "oidc-hemlis", "INFORA_PROXY_FIX": "1"}
