@@ -839,6 +839,24 @@ def throughput(reqs: Requests, seconds: int) -> None:
     print(f"  all requests: {total_rate:.0f}/s; completions per 10 s window: {' '.join(f'{w:.0f}' for w in full)}")
 
 
+def server_errors(logdir: Path, checks: Checks) -> None:
+    """No error in the servers' own logs: a failure the clients never see (a scheduler pass that
+    failed, a worker that died) is an error too."""
+    bad = []
+    for name in ("gunicorn.log", "scheduler.log"):
+        path = logdir / name
+        for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
+            try:
+                level = json.loads(line).get("level", "") if line.startswith("{") else ""
+            except ValueError:
+                level = ""
+            if level in ("ERROR", "CRITICAL") or "Traceback" in line or " ERROR " in line:
+                bad.append(f"{name}: {line[:200]}")
+    for line in bad[:5]:
+        print(f"    {line}")
+    checks.check("no error in the web workers' and the scheduler's logs", not bad, f"{len(bad)} lines")
+
+
 def server_times(log: Path) -> None:
     """The same requests as the server timed them (its access lines: from the first hook to the
     response, in the worker). At 50 users locust's own event loop adds tens of milliseconds to
@@ -1062,6 +1080,7 @@ def main() -> None:
         )
         print("\nChecks:")
         http_report(reqs, checks)
+        server_errors(logdir, checks)
         verify(pg.url, setup, reqs, checks)
         if args.sql_stats:
             print_sql_stats(pg)
