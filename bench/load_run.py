@@ -749,9 +749,9 @@ def verify(url: str, setup: Setup, reqs: Requests, checks: Checks, *, lost_respo
 
 def consistent(factory: Any, case_ids: list[int], checks: Checks) -> None:
     """Every case's stored state loads and its task index is exactly what the workflow implies."""
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
-    from engine.persistence import Case, TaskIndexRow
+    from engine.persistence import Case, CaseTally, TaskIndexRow
     from engine.services.case_store import index_rows
     from engine.services.versions import load_version
     from engine.workflow import CaseWorkflow
@@ -760,6 +760,7 @@ def consistent(factory: Any, case_ids: list[int], checks: Checks) -> None:
     started = time.perf_counter()
     with factory() as s:
         index: dict[int, dict[str, tuple[Any, ...]]] = collections.defaultdict(dict)
+        earliest: dict[int, Any] = {}
         for row in s.execute(
             select(
                 TaskIndexRow.case_id,
@@ -769,16 +770,39 @@ def consistent(factory: Any, case_ids: list[int], checks: Checks) -> None:
                 TaskIndexRow.state,
                 TaskIndexRow.lane,
                 TaskIndexRow.unit_id,
+                TaskIndexRow.due_at,
             )
         ):
             index[row.case_id][row.task_id] = (row.bpmn_id, row.kind, row.state, row.lane, row.unit_id)
+            if row.kind == "user" and row.due_at is not None:
+                earliest[row.case_id] = min(row.due_at, earliest.get(row.case_id, row.due_at))
+        # The counts the database keeps (case_tallies) against counting the cases.
+        counted = {
+            (p or 0, r or 0, st, ph or ""): n
+            for p, r, st, ph, n in s.execute(
+                select(Case.pathway_id, Case.region_id, Case.status, Case.phase, func.count()).group_by(
+                    Case.pathway_id, Case.region_id, Case.status, Case.phase
+                )
+            )
+        }
+        tallied = {
+            (p, r, st, ph): n
+            for p, r, st, ph, n in s.execute(
+                select(CaseTally.pathway_id, CaseTally.region_id, CaseTally.status, CaseTally.phase, CaseTally.n)
+            )
+            if n
+        }
+        if counted != tallied:
+            broken.append(f"case tallies {tallied} != counted {counted}")
         for chunk in range(0, len(case_ids), 200):
             rows = s.execute(
-                select(Case.id, Case.model_version_id, Case.state, Case.status, Case.next_timer_at).where(
-                    Case.id.in_(case_ids[chunk : chunk + 200])
-                )
+                select(
+                    Case.id, Case.model_version_id, Case.state, Case.status, Case.next_timer_at, Case.earliest_due_at
+                ).where(Case.id.in_(case_ids[chunk : chunk + 200]))
             ).all()
-            for case_id, version_id, state, status, next_timer_at in rows:
+            for case_id, version_id, state, status, next_timer_at, earliest_due in rows:
+                if earliest_due != earliest.get(case_id):
+                    broken.append(f"case {case_id}: earliest_due_at {earliest_due} != {earliest.get(case_id)}")
                 try:
                     version = load_version(s, version_id)
                     workflow = CaseWorkflow.load(version.model, state)
@@ -799,7 +823,8 @@ def consistent(factory: Any, case_ids: list[int], checks: Checks) -> None:
     for line in broken[:5]:
         print(f"    {line}")
     checks.check(
-        f"every case's state loads and its task index and next timer match the workflow ({len(case_ids)} "
+        f"every case's state loads and its task index, next timer and earliest due date match the workflow, and "
+        f"the case tallies match the cases ({len(case_ids)} "
         f"cases, {time.perf_counter() - started:.0f} s)",
         not broken,
         f"{len(broken)} inconsistent",

@@ -202,7 +202,8 @@ def clone(url: str, plan: dict[str, Any], upto: int, seed: int) -> float:
         count, next_id = have[0], have[1] + 1
         templates = conn.execute(
             "SELECT id, model_version_id, process_id, pathway_id, region_id, title, status, phase, version, "
-            "next_timer_at, created_at, created_by_id, updated_at, completed_at, state FROM cases WHERE id = ANY(%s)",
+            "next_timer_at, created_at, created_by_id, updated_at, completed_at, earliest_due_at, state FROM cases "
+            "WHERE id = ANY(%s)",
             (plan["templates"],),
         ).fetchall()
         pathways = plan["pathways"]
@@ -225,6 +226,7 @@ def clone(url: str, plan: dict[str, Any], upto: int, seed: int) -> float:
                 "created_by_id",
                 "updated_at",
                 "completed_at",
+                "earliest_due_at",
                 "state",
             )
             rows = []
@@ -244,6 +246,7 @@ def clone(url: str, plan: dict[str, Any], upto: int, seed: int) -> float:
                     by,
                     updated,
                     done,
+                    earliest_due,
                     state,
                 ) = templates[rng.randrange(len(templates))]
                 cid = next_id + i
@@ -267,6 +270,7 @@ def clone(url: str, plan: dict[str, Any], upto: int, seed: int) -> float:
                         by,
                         updated - moved,
                         done - moved if done else None,
+                        earliest_due - moved if earliest_due else None,  # as its user tasks' due dates
                         new_state,
                     )
                 )

@@ -16,7 +16,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -27,6 +27,7 @@ from engine.persistence import Case, CaseParticipant, ModelVersion, Pathway, Reg
 from engine.persistence.database import make_engine, make_session_factory, unit_of_work  # noqa: E402
 from engine.persistence.schema import upgrade_database  # noqa: E402
 from engine.services import SYSTEM_ACTOR, publish_directory  # noqa: E402
+from engine.services.case_store import EARLIEST_DUE  # noqa: E402
 from engine.services.users import create_user  # noqa: E402
 from web import create_app  # noqa: E402
 
@@ -74,6 +75,7 @@ def populate(url: str, cases: int, tasks_per_case: int, member_tasks: int) -> No
                     "reminder_stage": 0, "next_reminder_at": None,
                 })  # fmt: skip
         conn.execute(insert(TaskIndexRow.__table__), tasks)  # type: ignore[arg-type]
+        conn.execute(update(Case.__table__).values(earliest_due_at=EARLIEST_DUE))  # as the services keep it
         participants = [
             {"case_id": i + 1, "user_id": others[i % len(others)], "role_code": "lokal_verksamhet", "unit_id": None}
             for i in range(cases)

@@ -21,15 +21,13 @@ class Case(Base):
 
     ``state`` is the workflow state without the spec (deferred: lists never load it). ``version``
     is bumped by every change and guards against lost updates (``case_store.update_case``).
+    ``earliest_due_at`` is the earliest due date of its open user tasks, kept with the task index
+    (``case_store``): the portfolio's late cases are an index range on it, most overdue first,
+    however many cases there are.
     """
 
     __tablename__ = "cases"
-    # For the portfolio with 100,000 cases (bench/scale_bench.py): its counts per pathway and region
-    # read the first index only; the ordering of its late cases reads the second, not the rows.
-    __table_args__ = (
-        Index("ix_cases_status_pathway_region_phase", "status", "pathway_id", "region_id", "phase"),
-        Index("ix_cases_id_status_pathway_region", "id", "status", "pathway_id", "region_id"),
-    )
+    __table_args__ = (Index("ix_cases_status_pathway_region_phase", "status", "pathway_id", "region_id", "phase"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
@@ -45,10 +43,28 @@ class Case(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    earliest_due_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     state: Mapped[str] = deferred(mapped_column(Text))
 
     units: Mapped[list[CaseUnit]] = relationship(cascade="all, delete-orphan")
     participants: Mapped[list[CaseParticipant]] = relationship(cascade="all, delete-orphan")
+
+
+class CaseTally(Base):
+    """How many cases there are per pathway, region, status and phase: the portfolio's and the
+    start page's counts, read without counting the cases.
+
+    Kept by database triggers on ``cases`` (migration 0011), so that no writer — the services, a
+    bulk import, a restore — can leave it wrong. Absent pathway, region or phase are stored as 0
+    and "" (a primary key cannot hold NULL). Rows are never deleted; a count may fall to 0."""
+
+    __tablename__ = "case_tallies"
+
+    pathway_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    phase: Mapped[str] = mapped_column(String(40), primary_key=True)
+    n: Mapped[int] = mapped_column(default=0)
 
 
 class CaseUnit(Base):
@@ -87,8 +103,6 @@ class TaskIndexRow(Base):
         Index("ix_task_index_case_state", "case_id", "state"),
         Index("ix_task_index_lane_state", "lane", "state"),
         Index("ix_task_index_assignee_state", "assignee_id", "state"),
-        # The cases with late tasks (the portfolio's first rows), from the index alone.
-        Index("ix_task_index_due_kind_case", "due_at", "kind", "case_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

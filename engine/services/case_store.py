@@ -251,6 +251,21 @@ def plan_index(
     return added, removed
 
 
+EARLIEST_DUE = (
+    select(func.min(TaskIndexRow.due_at))
+    .where(TaskIndexRow.case_id == Case.id, TaskIndexRow.kind == "user")
+    .correlate(CASES)
+    .scalar_subquery()
+)
+"""``cases.earliest_due_at`` as the index holds it: the value of an UPDATE of the case row, written
+whenever a change adds, removes or re-dates a user task."""
+
+
+def refresh_earliest_due(session: Session, case_id: int) -> None:
+    """Write ``cases.earliest_due_at`` again after a user task's due date changed in the index."""
+    session.execute(update(CASES).where(Case.id == case_id).values(earliest_due_at=EARLIEST_DUE))
+
+
 def apply_index(session: Session, added: list[dict[str, Any]], removed: list[str]) -> None:
     """Write a :func:`plan_index` plan."""
     if removed:
@@ -298,8 +313,12 @@ def save_case(
     new_dues = [row["next_reminder_at"] for row in added if row.get("next_reminder_at")]
     if changes["next_timer_at"] is not None and changes["next_timer_at"] != case.next_timer_at:
         new_dues.append(changes["next_timer_at"])
-    update_case(session, case, notify_due=min(new_dues) if new_dues else None, **changes)
+    # The index first, so that the case's update reads its new earliest due date in the same
+    # statement (the portfolio's late cases) — no round trip of its own.
     apply_index(session, added, removed)
+    if added or removed:
+        changes["earliest_due_at"] = EARLIEST_DUE
+    update_case(session, case, notify_due=min(new_dues) if new_dues else None, **changes)
     for row in added:
         action = "task_ready" if row["kind"] == "user" else "event_waiting"
         audit.append(

@@ -264,7 +264,9 @@ def cancel_case(session: Session, actor: Actor, case_id: int, reason: str = "") 
     locked = _coordinated_case(session, actor, case_id)
     if locked.case.status not in ("running", "suspended"):
         raise ConflictError("Ärendet är redan avslutat.")
-    info = _set_status(session, actor, locked, "cancelled", "case_cancelled", reason, next_timer_at=None)
+    info = _set_status(
+        session, actor, locked, "cancelled", "case_cancelled", reason, next_timer_at=None, earliest_due_at=None
+    )
     session.execute(delete(TaskIndexRow).where(TaskIndexRow.case_id == case_id))
     return info
 

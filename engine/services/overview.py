@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.persistence import Case, Pathway, TaskIndexRow
+from engine.persistence import CaseTally, Pathway, TaskIndexRow
 
 
 @dataclass(frozen=True)
@@ -35,17 +35,18 @@ def overview(session: Session) -> Overview:
         PathwayRow(p.name, p.national_status, p.skane_status)
         for p in session.scalars(select(Pathway).order_by(Pathway.name))
     ]
-    by_status = {
-        status: count for status, count in session.execute(select(Case.status, func.count()).group_by(Case.status))
-    }
-    by_phase = {
-        str(phase): count
-        for phase, count in session.execute(
-            select(Case.phase, func.count())
-            .where(Case.status == "running", Case.phase.is_not(None))
-            .group_by(Case.phase)
-        )
-    }
+    # From the tallies the database keeps (engine.persistence.cases.CaseTally), not by counting
+    # every case.
+    by_status: dict[str, int] = {}
+    by_phase: dict[str, int] = {}
+    for status, phase, count in session.execute(
+        select(CaseTally.status, CaseTally.phase, func.sum(CaseTally.n))
+        .group_by(CaseTally.status, CaseTally.phase)
+        .having(func.sum(CaseTally.n) > 0)
+    ):
+        by_status[status] = by_status.get(status, 0) + int(count)
+        if status == "running" and phase:
+            by_phase[phase] = by_phase.get(phase, 0) + int(count)
     open_tasks = session.scalar(
         select(func.count()).select_from(TaskIndexRow).where(TaskIndexRow.kind == "user", TaskIndexRow.state == "ready")
     )

@@ -18,7 +18,7 @@ from engine.reminders import due_stage, next_stage, schedule
 from engine.services.access import COORDINATOR_ROLE, case_roles
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
-from engine.services.case_store import notify_due_change
+from engine.services.case_store import notify_due_change, refresh_earliest_due
 from engine.services.versions import load_version
 from engine.workdays import format_date_sv
 
@@ -178,6 +178,7 @@ def set_task_due(session: Session, actor: Actor, task_id: str, due: datetime) ->
     if upcoming is not None:  # a reminder still to come: the scheduler hears when
         notify_due_change(session, upcoming.at)
     session.flush()
+    refresh_earliest_due(session, row.case_id)
     return due
 
 

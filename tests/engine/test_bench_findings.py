@@ -3,8 +3,9 @@ from correlated subqueries (five outer joins made PostgreSQL plan for ~9 ms per 
 scheduler's next due reminder is read in index order (min() over a join grew with the cases); a
 notification of changed due times only re-reads the next due time instead of running a whole pass
 (one pass per completion kept the scheduler busy without pause). The scale bench
-(bench/scale_bench.py): the portfolio takes its page from the late cases first and counts from one
-aggregate — same order and figures as before, without deciding "late" for every case.
+(bench/scale_bench.py): the portfolio reads its late cases in the order of each case's stored earliest
+due date (longest overdue first) and a coordinator's counts from the tallies the database keeps —
+nothing counts or sorts every case (tests/engine/test_case_tallies.py holds the tallies right).
 
 The runner test runs on the real clock (about a second), as the runner's other timing test does."""
 
@@ -26,6 +27,7 @@ from engine.services import SYSTEM_ACTOR, claim_task, publish_model_version, sta
 from engine.services.actors import Actor
 from engine.services.inbox import inbox_page
 from engine.services.portfolio import portfolio
+from engine.services.reminders import set_task_due
 from tests.bpmn_builder import forms, timer_then_task
 from tests.factories import make_actor, start_vgr, task_row, timers_fired, wait_for_a_timer
 
@@ -115,24 +117,35 @@ def test_a_nudge_reads_the_next_due_time_and_runs_no_pass_until_it(
     assert elapsed < 3.0  # long before the 30 s safety wake-up
 
 
-def test_the_portfolio_lists_late_cases_first_then_running_then_by_pathway_region_and_case(published: Session) -> None:
+def test_the_portfolio_lists_late_cases_first_longest_overdue_first_then_running_by_pathway_and_case(
+    published: Session,
+) -> None:
     s = published
     pathways = list(s.scalars(select(Pathway).order_by(Pathway.name).limit(3)))
     cases: dict[int, tuple[bool, bool, str]] = {}
+    dues = {}
     teams = {}
     for n in range(7):
         pathway = pathways[(n * 2) % 3]
         case_id, team, _units = start_vgr(s, units=1, prefix=f"p{n}", pathway_id=pathway.id)
         teams[case_id] = team
         late = n % 3 == 0
-        due = utcnow() + timedelta(days=-2 if late else 5)
-        s.execute(update(TaskIndexRow).where(TaskIndexRow.case_id == case_id).values(due_at=due))
+        # The later a late case is started here, the longer it is overdue: the order is not the ids'.
+        dues[case_id] = utcnow() + (timedelta(days=-2 - n) if late else timedelta(days=5 + n))
+        for task_id in s.scalars(select(TaskIndexRow.task_id).where(TaskIndexRow.case_id == case_id,
+                                                                     TaskIndexRow.kind == "user")):  # fmt: skip
+            set_task_due(s, team.coordinator, task_id, dues[case_id])
         running = n != 3 and n != 4
         if not running:
             suspend_case(s, team.coordinator, case_id, "Paus")
         cases[case_id] = (late, running, pathway.name)
     s.commit()
-    expected = sorted(cases, key=lambda c: (not cases[c][0], not cases[c][1], cases[c][2], c))
+    assert all(s.get(Case, c).earliest_due_at == dues[c] for c in cases)  # type: ignore[union-attr]
+    late_first = sorted((c for c in cases if cases[c][0]), key=lambda c: dues[c])
+    assert late_first == sorted(late_first, reverse=True)
+    expected = late_first + sorted(
+        (c for c in cases if not cases[c][0]), key=lambda c: (not cases[c][1], cases[c][2], c)
+    )
     coordinator = next(iter(teams.values())).coordinator
     seen: list[int] = []
     for page in (1, 2, 3, 4):
