@@ -27,7 +27,8 @@ class Case(Base):
     """
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_status_pathway_region_phase", "status", "pathway_id", "region_id", "phase"),)
+    # The portfolio's cases that are not late, by status, the least recently changed first.
+    __table_args__ = (Index("ix_cases_status_updated_at", "status", "updated_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)

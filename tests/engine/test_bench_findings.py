@@ -117,7 +117,7 @@ def test_a_nudge_reads_the_next_due_time_and_runs_no_pass_until_it(
     assert elapsed < 3.0  # long before the 30 s safety wake-up
 
 
-def test_the_portfolio_lists_late_cases_first_longest_overdue_first_then_running_by_pathway_and_case(
+def test_the_portfolio_lists_late_cases_longest_overdue_first_then_by_status_least_recently_changed_first(
     published: Session,
 ) -> None:
     s = published
@@ -143,9 +143,14 @@ def test_the_portfolio_lists_late_cases_first_longest_overdue_first_then_running
     assert all(s.get(Case, c).earliest_due_at == dues[c] for c in cases)  # type: ignore[union-attr]
     late_first = sorted((c for c in cases if cases[c][0]), key=lambda c: dues[c])
     assert late_first == sorted(late_first, reverse=True)
-    expected = late_first + sorted(
-        (c for c in cases if not cases[c][0]), key=lambda c: (not cases[c][1], cases[c][2], c)
-    )
+    # The others: running before paused, the least recently changed first (not the ids' order).
+    for n, case_id in enumerate(sorted(cases)):  # the newest case changed longest ago
+        s.execute(update(Case).where(Case.id == case_id).values(updated_at=utcnow() - timedelta(days=n)))
+    s.commit()
+    changed = {c: s.get(Case, c).updated_at for c in cases}  # type: ignore[union-attr]
+    others = sorted((c for c in cases if not cases[c][0]), key=lambda c: (not cases[c][1], changed[c], c))
+    assert [c for c in others if cases[c][1]] == sorted((c for c in others if cases[c][1]), reverse=True)
+    expected = late_first + others
     coordinator = next(iter(teams.values())).coordinator
     seen: list[int] = []
     for page in (1, 2, 3, 4):
@@ -160,7 +165,10 @@ def test_the_portfolio_lists_late_cases_first_longest_overdue_first_then_running
     assert sorted(full.pathways) == sorted({p for _late, _running, p in cases.values()})
     late = portfolio(s, coordinator, attention_only=True, per_page=2)
     assert late.total == sum(1 for v in cases.values() if v[0])
-    assert [r.case_id for r in late.rows] == [c for c in expected if cases[c][0]][:2]
+    assert [r.case_id for r in late.rows] == late_first[:2]
+    later = portfolio(s, coordinator, attention_only=True, per_page=2, page=2)
+    assert [r.case_id for r in later.rows] == late_first[2:] and later.total == 3
+    assert portfolio(s, coordinator, attention_only=True, per_page=2, page=3).rows == []
     assert sum(n for cell in late.matrix.values() for n in cell.values()) == 7  # the counts ignore the filter
     # Someone who is not a coordinator sees the cases they take part in.
     first = expected[0]

@@ -3,7 +3,8 @@
 The portfolio counted every case for its table per pathway and region, and decided "late" for every
 case to sort the late ones first: both grew with the number of cases (3x slower at 100,000 than at
 10,000). Now the counts are a small table the database keeps on every insert, update and delete of
-a case, and the late cases are a range of an index on their earliest due date.
+a case, and the late cases are a range of an index on their earliest due date; the others, ranges of
+an index on status and last change.
 
 Triggers rather than application code for the counts: every writer of ``cases`` — the services, a
 bulk load, a restore, a hand-made fix — keeps them right, and a transaction that rolls back takes
@@ -117,8 +118,10 @@ def upgrade() -> None:
     op.execute(_BACKFILL_DUE)
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cases_earliest_due_at"), ["earliest_due_at"], unique=False)
-        # 0009's indexes for the old way of finding and ordering the late cases: nothing reads them.
+        batch_op.create_index("ix_cases_status_updated_at", ["status", "updated_at", "id"], unique=False)
+        # 0009's indexes for the old way of counting, finding and ordering: nothing reads them.
         batch_op.drop_index("ix_cases_id_status_pathway_region")
+        batch_op.drop_index("ix_cases_status_pathway_region_phase")
     with op.batch_alter_table("task_index", schema=None) as batch_op:
         batch_op.drop_index("ix_task_index_due_kind_case")
     # Last: a batch operation that recreated ``cases`` on SQLite would drop its triggers.
@@ -137,6 +140,10 @@ def downgrade() -> None:
         batch_op.create_index(
             "ix_cases_id_status_pathway_region", ["id", "status", "pathway_id", "region_id"], unique=False
         )
+        batch_op.create_index(
+            "ix_cases_status_pathway_region_phase", ["status", "pathway_id", "region_id", "phase"], unique=False
+        )
+        batch_op.drop_index("ix_cases_status_updated_at")
         batch_op.drop_index(batch_op.f("ix_cases_earliest_due_at"))
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER tr_cases_tally ON cases")
