@@ -8,21 +8,23 @@ caller's transaction, with as few statements as possible.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import UpdateBase
 
 from engine.clock import utcnow
 from engine.errors import ConflictError, NotFoundError
 from engine.persistence import Case, ModelVersion, TaskIndexRow
-from engine.persistence.cases import CASES, TASK_INDEX
+from engine.persistence.cases import AUDIT_EVENTS, CASES, TASK_INDEX
 from engine.reminders import ReminderPolicy, next_stage, schedule
 from engine.services.actors import Actor
-from engine.services.audit import audit_row, write_audit
+from engine.services.audit import audit_row
 from engine.services.versions import LoadedVersion, load_version
 from engine.workdays import due_at
 from engine.workflow import CaseWorkflow, HumanTask, WaitingEvent
@@ -113,16 +115,32 @@ def _lock(
     return LockedCase(case, version, CaseWorkflow.load(version.model, case.state))
 
 
-def update_case(session: Session, case: CaseRow, *, notify_due: datetime | None = None, **values: Any) -> None:
+def update_case(
+    session: Session,
+    case: CaseRow,
+    *,
+    notify_due: datetime | None = None,
+    together: Sequence[UpdateBase] = (),
+    **values: Any,
+) -> None:
     """Write changed columns of a locked case and bump its version; a concurrent change (another
     version in the row) is a ConflictError — optimistic locking on every backend.
 
     ``notify_due``: a due time this change made, sent to the scheduler with the same statement
-    (see :func:`notify_due_change`), not in a round trip of its own."""
+    (see :func:`notify_due_change`), not in a round trip of its own. ``together``: the change's
+    other writes (task index, audit, submission). On PostgreSQL they ride in the same statement as
+    data-modifying CTEs — one round trip instead of one each, and they run whatever the update
+    finds (a ConflictError rolls the whole transaction back); elsewhere they run first, in order."""
     values["version"] = case.version + 1
     values.setdefault("updated_at", utcnow())
     statement = update(CASES).where(Case.id == case.id, Case.version == case.version).values(**values)
-    if notify_due is not None and _notifies(session):
+    postgres = _notifies(session)
+    if postgres and together:
+        statement = statement.add_cte(*(write.cte(f"write_{n}") for n, write in enumerate(together)))
+    elif together:
+        for write in together:
+            session.execute(write)
+    if notify_due is not None and postgres:
         statement = statement.returning(_notify(notify_due))
     result = session.execute(statement)
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -236,20 +254,34 @@ def _event_row(case_id: int, event: WaitingEvent) -> dict[str, Any]:
 
 
 def plan_index(
-    session: Session, case_id: int, workflow: CaseWorkflow, existing: set[str] | None, policy: ReminderPolicy
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """The task index rows to add and the task ids to remove so the index matches the workflow.
+    session: Session,
+    case_id: int,
+    workflow: CaseWorkflow,
+    existing: Mapping[str, datetime | None] | None,
+    policy: ReminderPolicy,
+) -> tuple[list[dict[str, Any]], list[str], datetime | None]:
+    """The task index rows to add, the task ids to remove so the index matches the workflow, and
+    the case's earliest due date afterwards (``cases.earliest_due_at``).
 
-    ``existing`` is the set of task ids the index holds for the case (read under the case lock),
-    or None to read it here. Rows of tasks that still exist are kept as they are (with their
-    claims)."""
+    ``existing`` maps the task ids the index holds for the case (read under the case lock) to their
+    due dates (None for waiting events and tasks without one), or is None to read them here. Rows of
+    tasks that still exist are kept as they are (with their claims and hand-set due dates)."""
     if existing is None:
-        existing = set(session.scalars(select(TaskIndexRow.task_id).where(TaskIndexRow.case_id == case_id)))
-    wanted = index_rows(case_id, workflow, policy, skip=existing)
+        existing = {
+            task_id: due if kind == "user" else None
+            for task_id, kind, due in session.execute(_INDEX_DUES, {"case_id": case_id})
+        }
+    wanted = index_rows(case_id, workflow, policy, skip=existing.keys())
     removed = [tid for tid in existing if tid not in wanted]
     added = [row for row in wanted.values() if row is not None]
-    return added, removed
+    dues = [due for tid, due in existing.items() if due is not None and tid in wanted]
+    dues += [row["due_at"] for row in added if row["kind"] == "user" and row["due_at"] is not None]
+    return added, removed, min(dues, default=None)
 
+
+_INDEX_DUES = select(TaskIndexRow.task_id, TaskIndexRow.kind, TaskIndexRow.due_at).where(
+    TaskIndexRow.case_id == bindparam("case_id")
+)
 
 EARLIEST_DUE = (
     select(func.min(TaskIndexRow.due_at))
@@ -257,8 +289,8 @@ EARLIEST_DUE = (
     .correlate(CASES)
     .scalar_subquery()
 )
-"""``cases.earliest_due_at`` as the index holds it: the value of an UPDATE of the case row, written
-whenever a change adds, removes or re-dates a user task."""
+"""``cases.earliest_due_at`` as the index holds it, as the value of an UPDATE of the case row (a
+hand-set due date; the hot path computes it from the rows it writes, see :func:`plan_index`)."""
 
 
 def refresh_earliest_due(session: Session, case_id: int) -> None:
@@ -266,12 +298,14 @@ def refresh_earliest_due(session: Session, case_id: int) -> None:
     session.execute(update(CASES).where(Case.id == case_id).values(earliest_due_at=EARLIEST_DUE))
 
 
-def apply_index(session: Session, added: list[dict[str, Any]], removed: list[str]) -> None:
-    """Write a :func:`plan_index` plan."""
+def index_writes(added: list[dict[str, Any]], removed: list[str]) -> list[UpdateBase]:
+    """The statements that write a :func:`plan_index` plan (for :func:`update_case`'s ``together``)."""
+    writes: list[UpdateBase] = []
     if removed:
-        session.execute(delete(TaskIndexRow).where(TaskIndexRow.task_id.in_(removed)))
+        writes.append(delete(TASK_INDEX).where(TASK_INDEX.c.task_id.in_(removed)))
     if added:
-        session.execute(insert(TASK_INDEX), [{"assignee_id": None, **row} for row in added])
+        writes.append(insert(TASK_INDEX).values([{"assignee_id": None, **row} for row in added]))
+    return writes
 
 
 def save_case(
@@ -280,13 +314,16 @@ def save_case(
     locked: LockedCase,
     audit: list[dict[str, Any]],
     *,
-    indexed: set[str] | None = None,
+    indexed: Mapping[str, datetime | None] | None = None,
     changes: dict[str, Any] | None = None,
+    together: Sequence[UpdateBase] = (),
 ) -> None:
     """Store the changed workflow, apply service-task effects, refresh the index, write the audit.
 
-    ``indexed``: the task ids the index held for the case when it was locked (None: read them);
-    ``changes``: further columns to write in the same update (e.g. a new model version)."""
+    ``indexed``: the task ids the index held for the case when it was locked, with their due dates
+    (see :func:`plan_index`; None: read them); ``changes``: further columns to write in the same
+    update (e.g. a new model version); ``together``: further inserts to make with it (e.g. the
+    form submission)."""
     case, workflow = locked.case, locked.workflow
     now = utcnow()
     changes = dict(changes or {})
@@ -306,19 +343,15 @@ def save_case(
         changes["status"] = "completed"
         changes["completed_at"] = now
         audit.append(audit_row(actor, "case_completed", case_id=case.id))
-    added, removed = plan_index(session, case.id, workflow, indexed, locked.version.reminder_policy)
+    added, removed, changes["earliest_due_at"] = plan_index(
+        session, case.id, workflow, indexed, locked.version.reminder_policy
+    )
     # The scheduler hears of the soonest due time this change made: a moved timer, a new task's
     # first reminder (a timer or reminder that went away or later needs no word: a pass that
     # finds nothing due does nothing).
     new_dues = [row["next_reminder_at"] for row in added if row.get("next_reminder_at")]
     if changes["next_timer_at"] is not None and changes["next_timer_at"] != case.next_timer_at:
         new_dues.append(changes["next_timer_at"])
-    # The index first, so that the case's update reads its new earliest due date in the same
-    # statement (the portfolio's late cases) — no round trip of its own.
-    apply_index(session, added, removed)
-    if added or removed:
-        changes["earliest_due_at"] = EARLIEST_DUE
-    update_case(session, case, notify_due=min(new_dues) if new_dues else None, **changes)
     for row in added:
         action = "task_ready" if row["kind"] == "user" else "event_waiting"
         audit.append(
@@ -330,4 +363,19 @@ def save_case(
                 details={"bpmn_id": row["bpmn_id"], "name": row["name"], "unit_id": row["unit_id"]},
             )
         )
-    write_audit(session, audit)
+    writes = [*together, *index_writes(added, removed)]
+    if audit:
+        writes.append(insert(AUDIT_EVENTS).values(audit))
+    update_case(session, case, notify_due=min(new_dues) if new_dues else None, together=writes, **changes)
+    if removed:
+        _forget(session, removed)
+
+
+def _forget(session: Session, task_ids: list[str]) -> None:
+    """Drop the session's objects of index rows the Core statements deleted (as an ORM delete
+    would): SQLite gives a deleted row's id to the next row inserted, and the session would hand
+    out the old object for the new row."""
+    gone = set(task_ids)
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, TaskIndexRow) and inspect(obj).dict.get("task_id") in gone:
+            session.expunge(obj)

@@ -229,7 +229,7 @@ def start_case(
         completed_at=None,
         state="",
     )
-    save_case(session, actor, LockedCase(row, version, workflow), audit, indexed=set())
+    save_case(session, actor, LockedCase(row, version, workflow), audit, indexed={})
     return CaseInfo(
         id=case.id, title=title, process_id=process_id, model_version_id=version_row.id, pathway_id=pathway_id,
         region_id=region_id, status=row.status, phase=row.phase, version=row.version,

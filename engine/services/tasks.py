@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import CompoundSelect, bindparam, insert, literal, null, select, union_all, update
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
 from engine.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
-from engine.persistence import Case, FormSubmission, TaskIndexRow, User
+from engine.persistence import Case, CaseParticipant, FormSubmission, TaskIndexRow, User
 from engine.persistence.cases import FORM_SUBMISSIONS
-from engine.services.access import case_roles, from_actionable_tasks, may_act, may_see
+from engine.services.access import CaseRoles, case_roles, from_actionable_tasks, may_act, may_see
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
 from engine.services.case_store import lock_case_of_task, require_running, save_case
@@ -172,9 +172,28 @@ def _set_assignee(session: Session, actor: Actor, row: TaskIndexRow, user_id: in
     return _view(row, session.scalar(select(Case.title).where(Case.id == row.case_id)) or "")
 
 
-_CASE_INDEX = select(
-    TaskIndexRow.task_id, TaskIndexRow.kind, TaskIndexRow.lane, TaskIndexRow.unit_id, TaskIndexRow.assignee_id
-).where(TaskIndexRow.case_id == bindparam("case_id"))
+# A locked case's index rows and the actor's roles in it, in one round trip (``source`` tells which;
+# ``key`` is the task id or the role code).
+_CASE_INDEX_AND_ROLES: CompoundSelect[Any] = union_all(
+    select(
+        literal("task").label("source"),
+        TaskIndexRow.task_id.label("key"),
+        TaskIndexRow.kind,
+        TaskIndexRow.lane,
+        TaskIndexRow.unit_id,
+        TaskIndexRow.assignee_id,
+        TaskIndexRow.due_at,
+    ).where(TaskIndexRow.case_id == bindparam("case_id")),
+    select(
+        literal("role"),
+        CaseParticipant.role_code,
+        null(),
+        null(),
+        CaseParticipant.unit_id,
+        null(),
+        null(),
+    ).where(CaseParticipant.case_id == bindparam("case_id"), CaseParticipant.user_id == bindparam("user_id")),
+)
 
 
 def _loop_timer(waiting: list[WaitingEvent], task: HumanTask) -> datetime | None:
@@ -211,13 +230,19 @@ def complete_task(
         _task_row(session, task_id)  # raises the precise error: done already, waiting, or unknown
         raise
     case_id = locked.case.id
-    rows = {r.task_id: r for r in session.execute(_CASE_INDEX, {"case_id": case_id})}
+    rows: dict[str, Any] = {}
+    holdings: set[tuple[str, int | None]] = set()
+    for r in session.execute(_CASE_INDEX_AND_ROLES, {"case_id": case_id, "user_id": actor.user_id}):
+        if r.source == "task":
+            rows[r.key] = r
+        else:
+            holdings.add((r.key, r.unit_id))
     row = rows.get(task_id)
     if row is None or row.kind != "user":
         _task_row(session, task_id)
         raise ConflictError("Uppgiften är inte redo att utföras.")
     require_running(locked.case)
-    roles = case_roles(session, case_id, actor.user_id)
+    roles = CaseRoles(frozenset(holdings))
     if not may_act(actor, roles, row.lane, row.unit_id, row.assignee_id):
         if row.assignee_id is not None and roles.holds(row.lane, row.unit_id):
             raise PermissionDeniedError("Uppgiften är tagen av någon annan.")
@@ -233,20 +258,15 @@ def complete_task(
     if info is not None and info.pdsa_stage:
         record_step(session, case_id=case_id, unit_id=task.unit_id, stage=info.pdsa_stage, data=data,
                     loop_ends_at=_loop_timer(locked.workflow.waiting_events(), task))  # fmt: skip
-    session.execute(
-        insert(FORM_SUBMISSIONS),
-        [
-            {
-                "case_id": case_id,
-                "task_id": task_id,
-                "bpmn_id": task.bpmn_id,
-                "task_name": task.name,
-                "unit_id": task.unit_id,
-                "submitted_by_id": actor.user_id,
-                "submitted_at": utcnow(),
-                "data": data,
-            }
-        ],
+    submission = insert(FORM_SUBMISSIONS).values(
+        case_id=case_id,
+        task_id=task_id,
+        bpmn_id=task.bpmn_id,
+        task_name=task.name,
+        unit_id=task.unit_id,
+        submitted_by_id=actor.user_id,
+        submitted_at=utcnow(),
+        data=data,
     )
     audit = [
         audit_row(
@@ -258,7 +278,8 @@ def complete_task(
             details={"bpmn_id": task.bpmn_id, "name": task.name, "unit_id": task.unit_id},
         )
     ]
-    save_case(session, actor, locked, audit, indexed=set(rows))
+    dues = {tid: r.due_at if r.kind == "user" else None for tid, r in rows.items()}
+    save_case(session, actor, locked, audit, indexed=dues, together=[submission])
     # The task's drafts are left for the scheduler to sweep (``delete_orphan_drafts``): one
     # statement less on every completion, and a draft of a finished task is never shown.
     return Completion(case_id, locked.case.version)

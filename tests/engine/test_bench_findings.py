@@ -258,7 +258,11 @@ def test_a_change_tells_the_scheduler_its_soonest_new_due_time_in_the_case_updat
         assert notifying == []
         return
     ((statement, parameters),) = notifying
-    assert statement.lstrip().upper().startswith("UPDATE CASES")
+    # ... and so do the change's task index rows and audit events (data-modifying CTEs).
+    assert statement.lstrip().upper().startswith("WITH") and " UPDATE cases SET " in " ".join(statement.split())
+    assert "INSERT INTO task_index" in statement and "INSERT INTO audit_events" in statement
+    assert not [sql for sql, _ in sent if sql != statement
+                and ("INSERT INTO task_index" in sql or "INSERT INTO audit_events" in sql)]  # fmt: skip
     timer_at = s.get(Case, info.id).next_timer_at  # type: ignore[union-attr]
     assert timer_at is not None and timer_at - before > timedelta(hours=23)
     assert timer_at.isoformat() in parameters.values()
