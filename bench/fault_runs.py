@@ -84,7 +84,11 @@ def _ports(pids: list[int]) -> dict[int, int]:
 
 
 # Statements of a change in flight: the case save of a completion or a timer, a reminder's rows.
-CASE_WRITES = "^(INSERT INTO (form_submissions|task_index|audit_events)|UPDATE cases|DELETE FROM task_index)"
+# A change's writes: on PostgreSQL one UPDATE of the case carrying the others as CTEs ("WITH
+# write_0 AS (INSERT …) …", engine/services/case_store.update_case); the plain forms for the rest.
+CASE_WRITES = (
+    "^(WITH write_[0-9]+ AS|INSERT INTO (form_submissions|task_index|audit_events)|UPDATE cases|DELETE FROM task_index)"
+)
 REMINDER_WRITES = "^(INSERT INTO (reminders|notifications|outbox)|UPDATE task_index)"
 
 
