@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, insert, inspect, select, update
+from sqlalchemy import ARRAY, Insert, Select, Table, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 
@@ -48,6 +48,18 @@ class CaseRow:
     next_timer_at: datetime | None
     completed_at: datetime | None
     state: str
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows to insert into a table together with a change of a case (all with the same keys)."""
+
+    table: Table
+    rows: list[dict[str, Any]]
+
+
+Write = UpdateBase | Rows
+"""One of a change's writes besides the case row: a statement, or rows to insert."""
 
 
 @dataclass
@@ -120,7 +132,7 @@ def update_case(
     case: CaseRow,
     *,
     notify_due: datetime | None = None,
-    together: Sequence[UpdateBase] = (),
+    together: Sequence[Write] = (),
     **values: Any,
 ) -> None:
     """Write changed columns of a locked case and bump its version; a concurrent change (another
@@ -136,10 +148,14 @@ def update_case(
     statement = update(CASES).where(Case.id == case.id, Case.version == case.version).values(**values)
     postgres = _notifies(session)
     if postgres and together:
-        statement = statement.add_cte(*(write.cte(f"write_{n}") for n, write in enumerate(together)))
-    elif together:
+        writes = [_unnest_insert(write) if isinstance(write, Rows) else write for write in together]
+        statement = statement.add_cte(*(write.cte(f"write_{n}") for n, write in enumerate(writes)))
+    else:
         for write in together:
-            session.execute(write)
+            if isinstance(write, Rows):
+                session.execute(insert(write.table), write.rows)
+            else:
+                session.execute(write)
     if notify_due is not None and postgres:
         statement = statement.returning(_notify(notify_due))
     result = session.execute(statement)
@@ -149,6 +165,20 @@ def update_case(
     for key, value in values.items():
         if hasattr(case, key):
             setattr(case, key, value)
+
+
+def _unnest_insert(rows: Rows) -> Insert:
+    """PostgreSQL: the rows as one ``INSERT … SELECT FROM unnest(column arrays)``. One statement
+    text for any number of rows, so SQLAlchemy compiles it once and PostgreSQL can keep it
+    prepared (a multi-row VALUES is compiled anew every time); the rows get their ids in their
+    order, as the audit trail's order needs (one CTE per row would give them in any order)."""
+    keys = list(rows.rows[0])
+    arrays = [
+        bindparam(f"{rows.table.name}_{key}", [row[key] for row in rows.rows], type_=ARRAY(rows.table.c[key].type))
+        for key in keys
+    ]
+    source = func.unnest(*arrays).table_valued(*keys).render_derived()
+    return insert(rows.table).from_select(keys, select(*(source.c[key] for key in keys)))
 
 
 def _notifies(session: Session) -> bool:
@@ -298,13 +328,13 @@ def refresh_earliest_due(session: Session, case_id: int) -> None:
     session.execute(update(CASES).where(Case.id == case_id).values(earliest_due_at=EARLIEST_DUE))
 
 
-def index_writes(added: list[dict[str, Any]], removed: list[str]) -> list[UpdateBase]:
-    """The statements that write a :func:`plan_index` plan (for :func:`update_case`'s ``together``)."""
-    writes: list[UpdateBase] = []
+def index_writes(added: list[dict[str, Any]], removed: list[str]) -> list[Write]:
+    """The writes of a :func:`plan_index` plan (for :func:`update_case`'s ``together``)."""
+    writes: list[Write] = []
     if removed:
         writes.append(delete(TASK_INDEX).where(TASK_INDEX.c.task_id.in_(removed)))
     if added:
-        writes.append(insert(TASK_INDEX).values([{"assignee_id": None, **row} for row in added]))
+        writes.append(Rows(TASK_INDEX, [{"assignee_id": None, **row} for row in added]))
     return writes
 
 
@@ -316,7 +346,7 @@ def save_case(
     *,
     indexed: Mapping[str, datetime | None] | None = None,
     changes: dict[str, Any] | None = None,
-    together: Sequence[UpdateBase] = (),
+    together: Sequence[Write] = (),
 ) -> None:
     """Store the changed workflow, apply service-task effects, refresh the index, write the audit.
 
@@ -365,7 +395,7 @@ def save_case(
         )
     writes = [*together, *index_writes(added, removed)]
     if audit:
-        writes.append(insert(AUDIT_EVENTS).values(audit))
+        writes.append(Rows(AUDIT_EVENTS, audit))
     update_case(session, case, notify_due=min(new_dues) if new_dues else None, together=writes, **changes)
     if removed:
         _forget(session, removed)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import CompoundSelect, bindparam, insert, literal, null, select, union_all, update
+from sqlalchemy import CompoundSelect, bindparam, literal, null, select, union_all, update
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
@@ -16,7 +16,7 @@ from engine.persistence.cases import FORM_SUBMISSIONS
 from engine.services.access import CaseRoles, case_roles, from_actionable_tasks, may_act, may_see
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
-from engine.services.case_store import lock_case_of_task, require_running, save_case
+from engine.services.case_store import Rows, lock_case_of_task, require_running, save_case
 from engine.services.forms import validate_form_data
 from engine.services.pdsa import record_step
 from engine.workflow import HumanTask, WaitingEvent
@@ -258,16 +258,16 @@ def complete_task(
     if info is not None and info.pdsa_stage:
         record_step(session, case_id=case_id, unit_id=task.unit_id, stage=info.pdsa_stage, data=data,
                     loop_ends_at=_loop_timer(locked.workflow.waiting_events(), task))  # fmt: skip
-    submission = insert(FORM_SUBMISSIONS).values(
-        case_id=case_id,
-        task_id=task_id,
-        bpmn_id=task.bpmn_id,
-        task_name=task.name,
-        unit_id=task.unit_id,
-        submitted_by_id=actor.user_id,
-        submitted_at=utcnow(),
-        data=data,
-    )
+    submission = {
+        "case_id": case_id,
+        "task_id": task_id,
+        "bpmn_id": task.bpmn_id,
+        "task_name": task.name,
+        "unit_id": task.unit_id,
+        "submitted_by_id": actor.user_id,
+        "submitted_at": utcnow(),
+        "data": data,
+    }
     audit = [
         audit_row(
             actor,
@@ -279,7 +279,7 @@ def complete_task(
         )
     ]
     dues = {tid: r.due_at if r.kind == "user" else None for tid, r in rows.items()}
-    save_case(session, actor, locked, audit, indexed=dues, together=[submission])
+    save_case(session, actor, locked, audit, indexed=dues, together=[Rows(FORM_SUBMISSIONS, [submission])])
     # The task's drafts are left for the scheduler to sweep (``delete_orphan_drafts``): one
     # statement less on every completion, and a draft of a finished task is never shown.
     return Completion(case_id, locked.case.version)
