@@ -8,20 +8,20 @@ caller's transaction, with as few statements as possible.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Insert, Select, Table, bindparam, delete, func, insert, inspect, select, update
+from sqlalchemy import ARRAY, Select, String, Table, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import UpdateBase
 
 from engine.clock import utcnow
 from engine.errors import ConflictError, NotFoundError
 from engine.persistence import Case, ModelVersion, TaskIndexRow
-from engine.persistence.cases import AUDIT_EVENTS, CASES, TASK_INDEX
+from engine.persistence.cases import AUDIT_EVENTS, CASES, FORM_SUBMISSIONS, TASK_INDEX
 from engine.reminders import ReminderPolicy, next_stage, schedule
 from engine.services.actors import Actor
 from engine.services.audit import audit_row
@@ -58,8 +58,15 @@ class Rows:
     rows: list[dict[str, Any]]
 
 
-Write = UpdateBase | Rows
-"""One of a change's writes besides the case row: a statement, or rows to insert."""
+@dataclass(frozen=True)
+class Removed:
+    """Task index rows to delete together with a change of a case."""
+
+    task_ids: list[str]
+
+
+Write = Rows | Removed
+"""One of a change's writes besides the case row."""
 
 
 @dataclass
@@ -145,21 +152,17 @@ def update_case(
     finds (a ConflictError rolls the whole transaction back); elsewhere they run first, in order."""
     values["version"] = case.version + 1
     values.setdefault("updated_at", utcnow())
-    statement = update(CASES).where(Case.id == case.id, Case.version == case.version).values(**values)
-    postgres = _notifies(session)
-    if postgres and together:
-        writes = [_unnest_insert(write) if isinstance(write, Rows) else write for write in together]
-        statement = statement.add_cte(*(write.cte(f"write_{n}") for n, write in enumerate(writes)))
+    result: Any  # a CursorResult (its rowcount), as either branch runs the update
+    if _on_postgresql(session):
+        result = _update_together(session, case, values, together, notify_due)
     else:
         for write in together:
             if isinstance(write, Rows):
                 session.execute(insert(write.table), write.rows)
             else:
-                session.execute(write)
-    if notify_due is not None and postgres:
-        statement = statement.returning(_notify(notify_due))
-    result = session.execute(statement)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+                session.execute(delete(TASK_INDEX).where(TASK_INDEX.c.task_id.in_(write.task_ids)))
+        result = session.execute(update(CASES).where(Case.id == case.id, Case.version == case.version).values(**values))
+    if result.rowcount != 1:
         raise ConflictError("Ärendet ändrades samtidigt av någon annan. Försök igen.")
     result.close()
     for key, value in values.items():
@@ -167,21 +170,66 @@ def update_case(
             setattr(case, key, value)
 
 
-def _unnest_insert(rows: Rows) -> Insert:
-    """PostgreSQL: the rows as one ``INSERT … SELECT FROM unnest(column arrays)``. One statement
-    text for any number of rows, so SQLAlchemy compiles it once and PostgreSQL can keep it
-    prepared (a multi-row VALUES is compiled anew every time); the rows get their ids in their
-    order, as the audit trail's order needs (one CTE per row would give them in any order)."""
-    keys = list(rows.rows[0])
-    arrays = [
-        bindparam(f"{rows.table.name}_{key}", [row[key] for row in rows.rows], type_=ARRAY(rows.table.c[key].type))
-        for key in keys
-    ]
-    source = func.unnest(*arrays).table_valued(*keys).render_derived()
-    return insert(rows.table).from_select(keys, select(*(source.c[key] for key in keys)))
+def _update_together(
+    session: Session, case: CaseRow, values: dict[str, Any], together: Sequence[Write], notify_due: datetime | None
+) -> Any:
+    """PostgreSQL: the case's UPDATE carrying the change's other writes as data-modifying CTEs and
+    the scheduler's NOTIFY in its RETURNING — one round trip. The statement for each shape of
+    change is built once (building and keying it took about a millisecond, as much as the round
+    trips it saves); a change only binds its values."""
+    shape = (
+        tuple(values),
+        tuple((w.table.name, tuple(w.rows[0])) if isinstance(w, Rows) else None for w in together),
+        notify_due is not None,
+    )
+    params: dict[str, Any] = {"case_id": case.id, "old_version": case.version}
+    params.update((f"value_{key}", value) for key, value in values.items())
+    for n, write in enumerate(together):
+        if isinstance(write, Rows):
+            params.update((f"w{n}_{key}", [row[key] for row in write.rows]) for key in write.rows[0])
+        else:
+            params[f"w{n}_removed"] = write.task_ids
+    if notify_due is not None:
+        params["notify_payload"] = notify_due.isoformat()
+    return session.execute(_together_statement(*shape), params)
 
 
-def _notifies(session: Session) -> bool:
+@functools.lru_cache(maxsize=512)
+def _together_statement(
+    value_keys: tuple[str, ...], writes: tuple[tuple[str, tuple[str, ...]] | None, ...], notify: bool
+) -> Any:
+    ctes = []
+    for n, write in enumerate(writes):
+        if write is None:
+            statement: Any = delete(TASK_INDEX).where(
+                TASK_INDEX.c.task_id.in_(bindparam(f"w{n}_removed", expanding=True))
+            )
+        else:
+            table = _ROWS_TABLES[write[0]]
+            keys = write[1]
+            # INSERT … SELECT FROM unnest(column arrays): one statement for any number of rows,
+            # the rows' ids in their order (the audit trail's order).
+            arrays = [bindparam(f"w{n}_{key}", type_=ARRAY(table.c[key].type)) for key in keys]
+            source = func.unnest(*arrays).table_valued(*keys).render_derived()
+            statement = insert(table).from_select(list(keys), select(*(source.c[key] for key in keys)))
+        ctes.append(statement.cte(f"write_{n}"))
+    update_statement = (
+        update(CASES)
+        .where(Case.id == bindparam("case_id"), Case.version == bindparam("old_version"))
+        .values({key: bindparam(f"value_{key}", type_=CASES.c[key].type) for key in value_keys})
+    )
+    if ctes:
+        update_statement = update_statement.add_cte(*ctes)
+    if notify:
+        update_statement = update_statement.returning(_notify(bindparam("notify_payload", type_=String)))
+    return update_statement
+
+
+_ROWS_TABLES = {table.name: table for table in (TASK_INDEX, AUDIT_EVENTS, FORM_SUBMISSIONS)}
+"""The tables a change inserts rows into together with its case update."""
+
+
+def _on_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
@@ -193,13 +241,14 @@ def notify_due_change(session: Session, earliest: datetime | None = None) -> Non
     the database only when it is sooner than the pass it has planned (engine/scheduler/runner.py),
     so a busy site's completions — nearly all of which make a reminder days ahead — cost it
     nothing."""
-    if _notifies(session):
-        session.execute(select(_notify(earliest)))
+    if _on_postgresql(session):
+        session.execute(select(_notify(earliest.isoformat() if earliest else "")))
 
 
-def _notify(earliest: datetime | None) -> Any:
-    """``pg_notify`` on the due channel with the due time as payload (empty: unknown)."""
-    return func.pg_notify(DUE_CHANNEL, earliest.isoformat() if earliest else "")
+def _notify(payload: Any) -> Any:
+    """``pg_notify`` on the due channel; the payload is the due time in ISO 8601 (empty: unknown),
+    or a bound parameter that will hold it."""
+    return func.pg_notify(DUE_CHANNEL, payload)
 
 
 def require_running(case: CaseRow) -> None:
@@ -332,7 +381,7 @@ def index_writes(added: list[dict[str, Any]], removed: list[str]) -> list[Write]
     """The writes of a :func:`plan_index` plan (for :func:`update_case`'s ``together``)."""
     writes: list[Write] = []
     if removed:
-        writes.append(delete(TASK_INDEX).where(TASK_INDEX.c.task_id.in_(removed)))
+        writes.append(Removed(removed))
     if added:
         writes.append(Rows(TASK_INDEX, [{"assignee_id": None, **row} for row in added]))
     return writes
