@@ -121,7 +121,8 @@ def record_step(
     now, day = utcnow(), today()
     ramp = _active_ramp(session, case_id, unit_id)
     cycle = _latest_cycle(session, ramp.id) if ramp else None
-    if stage == "plan" or cycle is None or cycle.stage == "done":
+    new_period = stage == "plan" or cycle is None or cycle.stage == "done"
+    if new_period:
         if ramp is None:
             ramp = PdsaRamp(
                 case_id=case_id,
@@ -139,6 +140,8 @@ def record_step(
             # moved to another model version). The old cycle ends here, without an Act decision.
             cycle.stage, cycle.completed_at = "done", now
         ends = _local_date(loop_ends_at) if loop_ends_at else _local_date(add_duration(now, DEFAULT_CYCLE))
+        # The texts and lists the steps below read are given here (not left to the column
+        # defaults of the INSERT), so the new record is written once, complete, at the flush.
         cycle = PdsaCycle(
             ramp_id=ramp.id,
             case_id=case_id,
@@ -147,10 +150,15 @@ def record_step(
             stage="plan",
             started_on=day,
             ends_on=max(ends, day),
+            objective="",
+            change_idea="",
+            data_collection=[],
+            results=[],
+            learnt="",
+            next_cycle_plan="",
         )
         session.add(cycle)
-        session.flush()  # the column defaults (empty lists and texts) are set from here on
-    assert ramp is not None
+    assert ramp is not None and cycle is not None
     if stage == "plan":
         for key in _PLAN_FIELDS:
             if key in data:
@@ -159,8 +167,6 @@ def record_step(
         if not ramp.change_idea and cycle.change_idea:
             ramp.change_idea = cycle.change_idea
         cycle.stage = "do"
-        session.flush()
-        _link_measures(session, ramp, cycle.data_collection)
     elif stage == "do":
         for key in _DO_FIELDS:
             if key in data:
@@ -184,7 +190,12 @@ def record_step(
     cycle.search_text = _search_text(cycle)
     cycle.updated_at = now
     session.flush()
-    link_data_points(session, cycle)
+    if stage == "plan":
+        _link_measures(session, ramp, cycle.data_collection)
+    if new_period or stage == "do":
+        # A new cycle's period, or its Do's end date: the data points already entered in it are
+        # the cycle's; those entered later are tied to it as they come (services/measures.py).
+        link_data_points(session, cycle)
     return cycle
 
 
