@@ -163,8 +163,17 @@ def set_task_due(session: Session, actor: Actor, task_id: str, due: datetime) ->
         raise PermissionDeniedError("Bara ärendets koordinator kan ändra förfallodatum.")
     if due.tzinfo is None:
         raise ValidationError("Ange en tidpunkt med tidszon.", {"due_at": ["Ogiltig tidpunkt."]})
-    case = session.get(Case, row.case_id)
+    # Under the case's lock, as every change of the case: a completion of the same case waits or
+    # has committed, so the task is still there and the case's earliest due date is read right.
+    case = session.get(Case, row.case_id, with_for_update=True)
     assert case is not None
+    row = session.scalar(
+        select(TaskIndexRow)
+        .where(TaskIndexRow.task_id == task_id, TaskIndexRow.kind == "user")
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFoundError("Uppgiften finns inte längre: den har just utförts.")
     now = utcnow()
     stages = schedule(due, load_version(session, case.model_version_id).reminder_policy)
     done = sum(1 for s in stages if s.at <= now)
