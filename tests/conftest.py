@@ -3,6 +3,7 @@ INFORA_TEST_DATABASE_URL is set), emptied before each test, and factories for us
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,20 @@ from engine.services import SYSTEM_ACTOR, publish_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = ROOT / "bpmn"
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_put_back() -> Iterator[None]:
+    """A test that builds the app as production does configures logging for real (the root logger
+    at INFO, Infora's handler on standard error); put the root logger back after it, so that the
+    tests after it do not print every INFO line of a library (aiosmtpd's every connection)."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
 
 
 @pytest.fixture(scope="session")
