@@ -39,16 +39,17 @@ class CaseRoles:
         return (role, None) in self.holdings or (unit_id is not None and (role, unit_id) in self.holdings)
 
 
-_ROLES = select(CaseParticipant.role_code, CaseParticipant.unit_id).where(
+ROLES_IN_CASE = select(CaseParticipant.role_code, CaseParticipant.unit_id).where(
     CaseParticipant.case_id == bindparam("case_id"), CaseParticipant.user_id == bindparam("user_id")
 )
+"""The (role, unit) rows ``user_id`` holds in ``case_id`` (bound parameters of those names)."""
 
 
 def case_roles(session: Session, case_id: int, user_id: int | None) -> CaseRoles:
     """The roles ``user_id`` holds in the case."""
     if user_id is None:
         return CaseRoles(frozenset())
-    rows = session.execute(_ROLES, {"case_id": case_id, "user_id": user_id})
+    rows = session.execute(ROLES_IN_CASE, {"case_id": case_id, "user_id": user_id})
     return CaseRoles(frozenset((r.role_code, r.unit_id) for r in rows))
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from engine.clock import utcnow
 from engine.errors import ConflictError, NotFoundError
 from engine.persistence import Case, ModelVersion, TaskIndexRow
-from engine.persistence.cases import AUDIT_EVENTS, CASES, FORM_SUBMISSIONS, TASK_INDEX
+from engine.persistence.cases import AUDIT_EVENTS, CASES, TASK_INDEX
 from engine.reminders import ReminderPolicy, next_stage, schedule
 from engine.services.actors import Actor
 from engine.services.audit import audit_row
@@ -179,7 +179,7 @@ def _update_together(
     trips it saves); a change only binds its values."""
     shape = (
         tuple(values),
-        tuple((w.table.name, tuple(w.rows[0])) if isinstance(w, Rows) else None for w in together),
+        tuple((w.table, tuple(w.rows[0])) if isinstance(w, Rows) else None for w in together),
         notify_due is not None,
     )
     params: dict[str, Any] = {"case_id": case.id, "old_version": case.version}
@@ -196,7 +196,7 @@ def _update_together(
 
 @functools.lru_cache(maxsize=512)
 def _together_statement(
-    value_keys: tuple[str, ...], writes: tuple[tuple[str, tuple[str, ...]] | None, ...], notify: bool
+    value_keys: tuple[str, ...], writes: tuple[tuple[Table, tuple[str, ...]] | None, ...], notify: bool
 ) -> Any:
     ctes = []
     for n, write in enumerate(writes):
@@ -205,8 +205,7 @@ def _together_statement(
                 TASK_INDEX.c.task_id.in_(bindparam(f"w{n}_removed", expanding=True))
             )
         else:
-            table = _ROWS_TABLES[write[0]]
-            keys = write[1]
+            table, keys = write
             # INSERT … SELECT FROM unnest(column arrays): one statement for any number of rows,
             # the rows' ids in their order (the audit trail's order).
             arrays = [bindparam(f"w{n}_{key}", type_=ARRAY(table.c[key].type)) for key in keys]
@@ -223,10 +222,6 @@ def _together_statement(
     if notify:
         update_statement = update_statement.returning(_notify(bindparam("notify_payload", type_=String)))
     return update_statement
-
-
-_ROWS_TABLES = {table.name: table for table in (TASK_INDEX, AUDIT_EVENTS, FORM_SUBMISSIONS)}
-"""The tables a change inserts rows into together with its case update."""
 
 
 def _on_postgresql(session: Session) -> bool:
@@ -377,7 +372,7 @@ def refresh_earliest_due(session: Session, case_id: int) -> None:
     session.execute(update(CASES).where(Case.id == case_id).values(earliest_due_at=EARLIEST_DUE))
 
 
-def index_writes(added: list[dict[str, Any]], removed: list[str]) -> list[Write]:
+def _index_writes(added: list[dict[str, Any]], removed: list[str]) -> list[Write]:
     """The writes of a :func:`plan_index` plan (for :func:`update_case`'s ``together``)."""
     writes: list[Write] = []
     if removed:
@@ -442,7 +437,7 @@ def save_case(
                 details={"bpmn_id": row["bpmn_id"], "name": row["name"], "unit_id": row["unit_id"]},
             )
         )
-    writes = [*together, *index_writes(added, removed)]
+    writes = [*together, *_index_writes(added, removed)]
     if audit:
         writes.append(Rows(AUDIT_EVENTS, audit))
     update_case(session, case, notify_due=min(new_dues) if new_dues else None, together=writes, **changes)

@@ -156,22 +156,19 @@ def send_due_reminder(session: Session, task_id: str, base_url: str, now: dateti
 def set_task_due(session: Session, actor: Actor, task_id: str, due: datetime) -> datetime:
     """Change a ready task's due date (coordinators and admins). Reminders follow the new date;
     stages already in the past are not sent. The change survives every later re-index."""
-    row = session.scalar(select(TaskIndexRow).where(TaskIndexRow.task_id == task_id, TaskIndexRow.kind == "user"))
-    if row is None:
+    task = (TaskIndexRow.task_id == task_id, TaskIndexRow.kind == "user")
+    case_id = session.scalar(select(TaskIndexRow.case_id).where(*task))
+    if case_id is None:
         raise NotFoundError("Uppgiften finns inte.")
-    if not (actor.is_admin or case_roles(session, row.case_id, actor.user_id).is_coordinator):
+    if not (actor.is_admin or case_roles(session, case_id, actor.user_id).is_coordinator):
         raise PermissionDeniedError("Bara ärendets koordinator kan ändra förfallodatum.")
     if due.tzinfo is None:
         raise ValidationError("Ange en tidpunkt med tidszon.", {"due_at": ["Ogiltig tidpunkt."]})
-    # Under the case's lock, as every change of the case: a completion of the same case waits or
-    # has committed, so the task is still there and the case's earliest due date is read right.
-    case = session.get(Case, row.case_id, with_for_update=True)
+    # The task is read under the case's lock, as every change of the case is made: a completion of
+    # the same case has committed or waits, so the case's earliest due date is computed right.
+    case = session.get(Case, case_id, with_for_update=True)
     assert case is not None
-    row = session.scalar(
-        select(TaskIndexRow)
-        .where(TaskIndexRow.task_id == task_id, TaskIndexRow.kind == "user")
-        .execution_options(populate_existing=True)
-    )
+    row = session.scalar(select(TaskIndexRow).where(*task).execution_options(populate_existing=True))
     if row is None:
         raise NotFoundError("Uppgiften finns inte längre: den har just utförts.")
     now = utcnow()

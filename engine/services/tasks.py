@@ -13,7 +13,14 @@ from engine.clock import utcnow
 from engine.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from engine.persistence import Case, CaseParticipant, FormSubmission, TaskIndexRow, User
 from engine.persistence.cases import FORM_SUBMISSIONS
-from engine.services.access import CaseRoles, case_roles, from_actionable_tasks, may_act, may_see
+from engine.services.access import (
+    ROLES_IN_CASE,
+    CaseRoles,
+    case_roles,
+    from_actionable_tasks,
+    may_act,
+    may_see,
+)
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
 from engine.services.case_store import Rows, lock_case_of_task, require_running, save_case
@@ -178,21 +185,15 @@ _CASE_INDEX_AND_ROLES: CompoundSelect[Any] = union_all(
     select(
         literal("task").label("source"),
         TaskIndexRow.task_id.label("key"),
+        TaskIndexRow.unit_id,
         TaskIndexRow.kind,
         TaskIndexRow.lane,
-        TaskIndexRow.unit_id,
         TaskIndexRow.assignee_id,
         TaskIndexRow.due_at,
     ).where(TaskIndexRow.case_id == bindparam("case_id")),
-    select(
-        literal("role"),
-        CaseParticipant.role_code,
-        null(),
-        null(),
-        CaseParticipant.unit_id,
-        null(),
-        null(),
-    ).where(CaseParticipant.case_id == bindparam("case_id"), CaseParticipant.user_id == bindparam("user_id")),
+    ROLES_IN_CASE.with_only_columns(
+        literal("role"), CaseParticipant.role_code, CaseParticipant.unit_id, null(), null(), null(), null()
+    ),
 )
 
 

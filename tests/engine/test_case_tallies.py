@@ -5,18 +5,23 @@ by hand, and after a transaction that rolled back. The portfolio and the start p
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import delete, func, insert, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import utcnow
+from engine.errors import NotFoundError
 from engine.persistence import Case, CaseTally, ModelVersion, Pathway, TaskIndexRow
-from engine.services import cancel_case, resume_case, suspend_case
+from engine.persistence.database import begin_write
+from engine.services import cancel_case, complete_task, resume_case, suspend_case
 from engine.services.overview import overview
 from engine.services.portfolio import portfolio
 from engine.services.reminders import set_task_due
-from tests.factories import do, start_skane, start_vgr, walk_vgr_to_units
+from tests.factories import do, form_data, start_skane, start_vgr, task_row, walk_vgr_to_units
 
 
 def _counted(s: Session) -> dict[tuple[int, int, str, str], int]:
@@ -134,4 +139,47 @@ def test_each_case_keeps_its_earliest_due_date_with_its_task_index(published: Se
     assert portfolio(s, team.coordinator, attention_only=True).rows == []
     # Completing a task moves it with the index, in the completion's own update.
     do(s, team, first, "step_06_local_anchoring", unit=rows[0].unit_id)
+    _earliest_due_right(s)
+
+
+def test_a_hand_set_due_date_waits_for_a_completion_of_the_same_case(
+    published: Session, session_factory: sessionmaker[Session]
+) -> None:
+    # A due date is set under the case's lock, as a completion is made: set while the task is being
+    # completed, it waits for the completion and then finds the task gone (it would otherwise
+    # compute the case's earliest due date from rows the completion is replacing).
+    s = published
+    case_id, team, _units = start_vgr(s, units=1)
+    s.commit()
+    row = task_row(s, case_id, "step_01_consultation")
+    task_id, data, doer = row.task_id, form_data(s, case_id, row), team.for_task(row)
+    s.commit()  # no read transaction left open (SQLite: it could not write after the others)
+    completing = session_factory()
+    begin_write(completing)
+    complete_task(completing, doer, task_id, data)  # holds the case's lock until it commits
+    outcome: list[BaseException | None] = []
+
+    def set_due() -> None:
+        with session_factory() as other:
+            try:
+                begin_write(other)
+                set_task_due(other, team.coordinator, task_id, utcnow() + timedelta(days=3))
+                other.commit()
+                outcome.append(None)
+            except BaseException as err:  # noqa: BLE001 — the outcome is what the test looks at
+                outcome.append(err)
+
+    setter = threading.Thread(target=set_due)
+    setter.start()
+    time.sleep(0.5)
+    assert setter.is_alive() and outcome == []  # waiting for the completion's lock
+    completing.commit()
+    completing.close()
+    setter.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], NotFoundError)
+    if s.get_bind().dialect.name == "postgresql":  # SQLite's writer waits already at its BEGIN
+        assert "just utförts" in str(outcome[0])
+    with pytest.raises(NotFoundError):  # and afterwards, plainly
+        set_task_due(s, team.coordinator, task_id, utcnow())
+    s.rollback()
     _earliest_due_right(s)
