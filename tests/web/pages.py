@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
@@ -84,3 +85,10 @@ def sign_in(client: FlaskClient, session: Session, username: str) -> None:
     session.commit()
     response = client.post("/logga-in", data={"username": username, "password": PASSWORD, "csrf_token": csrf(client)})
     assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def client_for(app: Flask, session: Session, username: str) -> FlaskClient:
+    """A test client signed in as ``username`` (see :func:`sign_in`)."""
+    client = app.test_client()
+    sign_in(client, session, username)
+    return client

@@ -14,14 +14,13 @@ from html import unescape
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from engine.persistence import AuditEvent, DataPoint, Measure, Unit
 from engine.services.measures import create_measure, import_data_points_csv
 from tests.factories import Team, start_vgr
-from tests.web.pages import csrf, form_fields, sign_in
+from tests.web.pages import client_for, csrf, form_fields
 from web import create_app
 
 
@@ -38,12 +37,6 @@ def vgr(published: Session) -> tuple[int, Team, list[int]]:
     case_id, team, units = start_vgr(published, units=2)
     published.commit()
     return case_id, team, units
-
-
-def client_for(app: Flask, session: Session, username: str) -> FlaskClient:
-    client = app.test_client()
-    sign_in(client, session, username)
-    return client
 
 
 def _count(session: Session) -> int:

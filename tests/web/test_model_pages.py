@@ -27,7 +27,7 @@ from engine.persistence import AuditEvent, Case, ModelDraft, ModelVersion, Proce
 from tests.bpmn_builder import SIMPLE_FORM, Process
 from tests.engine.test_model_workshop import KICKOFF_FORM, _with_kickoff
 from tests.factories import Team, make_actor, start_vgr
-from tests.web.pages import csrf, sign_in
+from tests.web.pages import client_for, csrf
 from web import create_app
 
 BPMN = Path(__file__).resolve().parents[2] / "bpmn"
@@ -62,12 +62,6 @@ def vgr(published: Session) -> tuple[int, Team]:
     case_id, team, _units = start_vgr(published, units=1)
     published.commit()
     return case_id, team
-
-
-def client_for(app: Flask, session: Session, username: str) -> FlaskClient:
-    client = app.test_client()
-    sign_in(client, session, username)
-    return client
 
 
 def coordinator_client(app: Flask, session: Session, vgr: tuple[int, Team]) -> FlaskClient:

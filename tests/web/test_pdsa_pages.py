@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import time_machine
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -22,7 +21,7 @@ from engine.persistence import Case, DataPoint, Measure, PdsaCycle, PdsaRamp, Un
 from engine.services import fire_case_timers
 from engine.services.pdsa import record_step
 from tests.factories import Team, do, make_actor, start_skane, start_vgr, task_row, walk_vgr_to_units
-from tests.web.pages import sign_in
+from tests.web.pages import client_for
 from web import create_app
 
 T0 = datetime(2026, 1, 12, 8, 0, tzinfo=timezone.utc)
@@ -35,12 +34,6 @@ def app(published: Session, db_engine: Engine) -> Iterator[Flask]:
                       "SECRET_KEY": "test"})  # fmt: skip
     yield app
     app.extensions["infora.engine"].dispose()
-
-
-def client_for(app: Flask, session: Session, username: str) -> FlaskClient:
-    client = app.test_client()
-    sign_in(client, session, username)
-    return client
 
 
 def _cycle(

@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from engine.persistence import Case, FormSubmission, Notification, TaskIndexRow
 from tests.factories import Team, do, make_actor, start_vgr, task_row, walk_vgr_to_units
-from tests.web.pages import csrf, form_fields, sign_in
+from tests.web.pages import client_for, csrf, form_fields
 from web import create_app
 
 
@@ -36,12 +35,6 @@ def vgr(published: Session) -> tuple[int, Team, list[int]]:
     published.commit()
     walk_vgr_to_units(published, team, case_id)
     return case_id, team, units
-
-
-def client_for(app: Flask, session: Session, username: str) -> FlaskClient:
-    client = app.test_client()
-    sign_in(client, session, username)
-    return client
 
 
 def test_pages_need_a_signed_in_person(app: Flask) -> None:

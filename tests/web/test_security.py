@@ -17,7 +17,7 @@ from engine.clock import utcnow
 from engine.config import ConfigurationError
 from engine.persistence import AuditEvent
 from tests.factories import make_actor
-from tests.web.pages import PASSWORD, csrf, sign_in
+from tests.web.pages import PASSWORD, client_for, csrf, sign_in
 from web import create_app
 from web.security import content_security_policy
 
@@ -113,9 +113,7 @@ def test_a_session_without_its_sign_in_time_ends(app: Flask, session: Session) -
     # A cookie from before the lifetime limit has no sign-in time; its expiry is renewed on every
     # response, so it would never end.
     make_actor(session, "eva")
-    session.commit()
-    client = app.test_client()
-    sign_in(client, session, "eva")
+    client = client_for(app, session, "eva")
     assert client.get("/uppgifter").status_code == 200
     with client.session_transaction() as s:
         del s["signed_in_at"]

@@ -25,7 +25,7 @@ from engine.services.users import set_password
 from tests.factories import make_actor
 from tests.live_server import serve
 from tests.oidc_provider import OidcProvider
-from tests.web.pages import sign_in
+from tests.web.pages import client_for
 from web import create_app
 from web.sso import settings_from
 
@@ -299,10 +299,7 @@ def test_the_provider_saying_no_and_a_provider_that_is_down(
 
 def test_local_accounts_still_sign_in_beside_single_sign_on(app: Flask, session: Session) -> None:
     make_actor(session, "lokal")
-    session.commit()
-    client = app.test_client()
-    sign_in(client, session, "lokal")
-    assert client.get("/uppgifter").status_code == 200
+    assert client_for(app, session, "lokal").get("/uppgifter").status_code == 200
 
 
 def test_a_half_done_configuration_stops_the_start(session: Session, db_engine: Engine) -> None:
