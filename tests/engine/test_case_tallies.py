@@ -98,7 +98,9 @@ def test_the_start_page_and_the_portfolio_count_what_the_cases_hold(published: S
     running_phase = s.get(Case, first).phase  # type: ignore[union-attr]
     assert figures.cases_by_status == {"running": 1, "suspended": 1}
     assert figures.cases_by_phase == {running_phase: 1}
-    matrix = portfolio(s, team.coordinator).matrix
+    shown = portfolio(s, team.coordinator)
+    assert [r.case_id for r in shown.rows] == [first, second]  # nothing late: running before paused
+    matrix = shown.matrix
     assert sorted(label for cell in matrix.values() for label in cell) == sorted([running_phase, "suspended"])
     # The tallies are what the counts show: a wrong tally would show (so they are read, not counted).
     s.execute(text("UPDATE case_tallies SET n = n + 5 WHERE status = 'suspended'"))
