@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from sqlalchemy import DateTime, MetaData, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
+
+from engine import json_text
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -54,12 +55,12 @@ class JSONText(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return json_text.dumps(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        return json.loads(value)
+        return json_text.loads(value)
 
 
 class Base(DeclarativeBase):
