@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
@@ -44,20 +44,39 @@ def _local_date(moment: datetime) -> date:
     return moment.astimezone(STOCKHOLM).date()
 
 
-def _active_ramp(session: Session, case_id: int, unit_id: int | None) -> PdsaRamp | None:
+@dataclass(frozen=True)
+class _Standing:
+    """Where a unit's loop stands: its active ramp, that ramp's latest cycle, and whether the case
+    has any measures (without them there is nothing to link, and the statements are skipped)."""
+
+    ramp: PdsaRamp | None
+    cycle: PdsaCycle | None
+    has_measures: bool
+
+
+def _standing(session: Session, case_id: int, unit_id: int | None) -> _Standing:
+    """Read the unit's active ramp, its latest cycle and the case's having measures in one round
+    trip (a completion of a PDSA step runs this on every Plan, Do, Study and Act)."""
     unit = PdsaRamp.unit_id.is_(None) if unit_id is None else PdsaRamp.unit_id == unit_id
-    return session.scalar(
-        select(PdsaRamp)
+    latest = (
+        select(PdsaCycle.id)
+        .where(PdsaCycle.ramp_id == PdsaRamp.id)
+        .order_by(PdsaCycle.number.desc())
+        .limit(1)
+        .correlate(PdsaRamp)
+        .scalar_subquery()
+    )
+    has_measures = exists().where(Measure.case_id == case_id)
+    found = session.execute(
+        select(PdsaRamp, PdsaCycle, has_measures)
+        .outerjoin(PdsaCycle, PdsaCycle.id == latest)
         .where(PdsaRamp.case_id == case_id, unit, PdsaRamp.status == "active")
         .order_by(PdsaRamp.id.desc())
         .limit(1)
-    )
-
-
-def _latest_cycle(session: Session, ramp_id: int) -> PdsaCycle | None:
-    return session.scalar(
-        select(PdsaCycle).where(PdsaCycle.ramp_id == ramp_id).order_by(PdsaCycle.number.desc()).limit(1)
-    )
+    ).first()
+    if found is None:
+        return _Standing(None, None, bool(session.scalar(select(has_measures))))
+    return _Standing(found[0], found[1], bool(found[2]))
 
 
 def _search_text(cycle: PdsaCycle) -> str:
@@ -72,10 +91,19 @@ def _link_measures(session: Session, ramp: PdsaRamp, data_collection: list[dict[
     wanted = {str(row.get("measure", "")).strip().casefold() for row in data_collection}
     if not wanted:
         return
-    measures = session.execute(select(Measure.id, Measure.name).where(Measure.case_id == ramp.case_id)).all()
-    linked = set(session.scalars(select(ramp_measures.c.measure_id).where(ramp_measures.c.ramp_id == ramp.id)))
-    new = [{"ramp_id": ramp.id, "measure_id": mid} for mid, name in measures if name.casefold() in wanted]
-    new = [row for row in new if row["measure_id"] not in linked]
+    # The case's measures and whether each is tied already, in one read. Names are matched here
+    # with casefold ("ß" matches "ss"), which the database's lower() does not do.
+    linked = ramp_measures.c.ramp_id == ramp.id
+    rows = session.execute(
+        select(Measure.id, Measure.name, ramp_measures.c.ramp_id)
+        .outerjoin(ramp_measures, and_(ramp_measures.c.measure_id == Measure.id, linked))
+        .where(Measure.case_id == ramp.case_id)
+    ).all()
+    new = [
+        {"ramp_id": ramp.id, "measure_id": mid}
+        for mid, name, tied in rows
+        if tied is None and name.casefold() in wanted
+    ]
     if new:
         session.execute(insert(ramp_measures), new)
 
@@ -119,8 +147,8 @@ def record_step(
     timer that ends the cycle's period); without it a cycle lasts three months from its Plan.
     """
     now, day = utcnow(), today()
-    ramp = _active_ramp(session, case_id, unit_id)
-    cycle = _latest_cycle(session, ramp.id) if ramp else None
+    standing = _standing(session, case_id, unit_id)
+    ramp, cycle = standing.ramp, standing.cycle
     new_period = stage == "plan" or cycle is None or cycle.stage == "done"
     if new_period:
         if ramp is None:
@@ -190,6 +218,8 @@ def record_step(
     cycle.search_text = _search_text(cycle)
     cycle.updated_at = now
     session.flush()
+    if not standing.has_measures:
+        return cycle  # no measure to tie the ramp to, no data point to tie the cycle to
     if stage == "plan":
         _link_measures(session, ramp, cycle.data_collection)
     if new_period or stage == "do":
@@ -205,8 +235,8 @@ def record_step(
 def plan_prefill(session: Session, case_id: int, unit_id: int | None) -> dict[str, Any]:
     """The Plan form's starting values: the last cycle of an active ramp (its Act's plan for the
     next cycle as the objective), or, for a first cycle, the case's measures in the data plan."""
-    ramp = _active_ramp(session, case_id, unit_id)
-    last = _latest_cycle(session, ramp.id) if ramp else None
+    standing = _standing(session, case_id, unit_id)
+    ramp, last = standing.ramp, standing.cycle
     if ramp is not None and last is not None and last.stage == "done":
         return {
             "objective": last.next_cycle_plan or last.objective,
@@ -223,8 +253,7 @@ def plan_prefill(session: Session, case_id: int, unit_id: int | None) -> dict[st
 
 def current_cycle(session: Session, case_id: int, unit_id: int | None) -> PdsaCycle | None:
     """The unit's unfinished cycle, if any."""
-    ramp = _active_ramp(session, case_id, unit_id)
-    cycle = _latest_cycle(session, ramp.id) if ramp else None
+    cycle = _standing(session, case_id, unit_id).cycle
     return cycle if cycle is not None and cycle.stage != "done" else None
 
 
