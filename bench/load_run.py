@@ -400,7 +400,13 @@ def populate(
 # The servers
 
 
+DEPLOY_CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
+
 PROFILE_HOOKS = """
+# The production settings and hooks first (deploy/gunicorn.conf.py), then ours.
+import os
+_deploy = os.environ["INFORA_DEPLOY_CONFIG"]
+exec(compile(open(_deploy).read(), _deploy, "exec"))
 # gunicorn hooks: profile every request in the thread that serves it (cProfile follows one
 # thread), measuring CPU time; merge as we go (a merge at exit could outlast the graceful
 # timeout) and write the worker's profile when it exits.
@@ -479,7 +485,8 @@ def serve(
     profile_dir: Path | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[Servers]:
-    """gunicorn (``workers`` gthread workers, the production server) and one ``infora scheduler``."""
+    """gunicorn (``workers`` gthread workers, the production server with the production settings
+    of deploy/gunicorn.conf.py, some overridden below) and one ``infora scheduler``."""
     from pg import free_port
 
     port = free_port()
@@ -502,15 +509,14 @@ def serve(
         "warning",
         "--graceful-timeout",
         "10",
-        # The workers' heartbeat file on tmpfs (gunicorn's advice): on this disk every heartbeat
-        # (utime, several per request) cost ~0.25 ms.
-        "--worker-tmp-dir",
-        "/dev/shm",
+        "--config",
+        str(DEPLOY_CONFIG),
     ]
     if profile_dir is not None:
         conf = logdir / "profile_hooks.py"
         conf.write_text(PROFILE_HOOKS)
         env["INFORA_PROFILE_DIR"] = str(profile_dir)
+        env["INFORA_DEPLOY_CONFIG"] = str(DEPLOY_CONFIG)
         args += ["--config", str(conf), "--graceful-timeout", "60"]
     log = open(logdir / "gunicorn.log", "ab")  # noqa: SIM115 — the child keeps it
     server = subprocess.Popen([*args, "web:create_app()"], cwd=ROOT, env=env, stdout=log, stderr=log)

@@ -13,6 +13,13 @@ Choices:
 - preload off: each worker imports the application itself and keeps its own cache of compiled
   model versions (engine/services/versions.py); a HUP (``systemctl reload``) then loads new code
   worker by worker without dropping requests.
+- the workers' heartbeat file on /dev/shm (gunicorn's advice): on a disk every heartbeat, several
+  per request, is a write; measured at ~0.25 ms per request on this project's test machine.
+- garbage collection tuned in each worker (``post_worker_init``): what the worker built at start
+  (modules, the application, its caches) is frozen out of the collector's reach, and the young
+  generation is collected every 20,000 allocations instead of 700. A completion allocates
+  thousands of short-lived objects (the case's task tree) that die with the request; with the
+  default threshold the collector ran several times per completion, each time walking everything.
 - gunicorn's access log off: the application writes one access line per request with the request
   id, the user and the duration (web/request_log.py). gunicorn's own messages go to standard
   error in the same format.
@@ -20,8 +27,10 @@ Choices:
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
+from typing import Any
 
 from engine.config import ConfigurationError, load_settings
 
@@ -43,6 +52,8 @@ graceful_timeout = 30
 # nginx keeps connections to us open; a little longer than its keepalive_timeout to the upstream.
 keepalive = 5
 preload_app = False
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
 proc_name = "infora-web"
 
 accesslog = None
@@ -73,3 +84,10 @@ if os.environ.get("RUNTIME_DIRECTORY"):
     control_socket = os.path.join(os.environ["RUNTIME_DIRECTORY"].split(":")[0], "gunicorn.ctl")
 else:
     control_socket_disable = True
+
+
+def post_worker_init(worker: Any) -> None:
+    """Tune the collector once the worker has loaded the application (see the module's notes)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)

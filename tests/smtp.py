@@ -39,7 +39,7 @@ class Inbox:
         return [m for m in self.messages if m["To"] == address]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -49,7 +49,7 @@ def _free_port() -> int:
 @pytest.fixture()
 def smtp_server() -> Iterator[tuple[SmtpConfig, Inbox]]:
     inbox = Inbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:

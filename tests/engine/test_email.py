@@ -26,6 +26,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.notify import ConfigError, DeliveryError, OutgoingEmail, SmtpConfig, build_message, send_email
+from tests.smtp import free_port
 
 SUBJECT = "Påminnelse: GAP-analys färdig förfaller måndag 3 november"
 TEXT = (
@@ -115,13 +116,6 @@ def authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: 
     login, password = data.login.decode(), data.password.decode()
     ok = CREDENTIALS.get(login) == password
     return AuthResult(success=ok, handled=False, auth_data=data.login if ok else None)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
