@@ -191,7 +191,9 @@ def _update_together(
             params[f"w{n}_removed"] = write.task_ids
     if notify_due is not None:
         params["notify_payload"] = notify_due.isoformat()
-    return session.execute(_together_statement(*shape), params)
+    # Through the session's connection, not the ORM: the ORM annotates an UPDATE afresh on every
+    # execution, and keying that copy (this statement is large) cost ~0.2 ms per completion.
+    return session.connection().execute(_together_statement(*shape), params)
 
 
 @functools.lru_cache(maxsize=512)
@@ -214,7 +216,7 @@ def _together_statement(
         ctes.append(statement.cte(f"write_{n}"))
     update_statement = (
         update(CASES)
-        .where(Case.id == bindparam("case_id"), Case.version == bindparam("old_version"))
+        .where(CASES.c.id == bindparam("case_id"), CASES.c.version == bindparam("old_version"))
         .values({key: bindparam(f"value_{key}", type_=CASES.c[key].type) for key in value_keys})
     )
     if ctes:

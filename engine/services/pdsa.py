@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
@@ -54,10 +54,7 @@ class _Standing:
     has_measures: bool
 
 
-def _standing(session: Session, case_id: int, unit_id: int | None) -> _Standing:
-    """Read the unit's active ramp, its latest cycle and the case's having measures in one round
-    trip (a completion of a PDSA step runs this on every Plan, Do, Study and Act)."""
-    unit = PdsaRamp.unit_id.is_(None) if unit_id is None else PdsaRamp.unit_id == unit_id
+def _standing_query(unit: ColumnElement[bool]) -> Select[PdsaRamp, PdsaCycle, bool]:
     latest = (
         select(PdsaCycle.id)
         .where(PdsaCycle.ramp_id == PdsaRamp.id)
@@ -66,16 +63,32 @@ def _standing(session: Session, case_id: int, unit_id: int | None) -> _Standing:
         .correlate(PdsaRamp)
         .scalar_subquery()
     )
-    has_measures = exists().where(Measure.case_id == case_id)
-    found = session.execute(
-        select(PdsaRamp, PdsaCycle, has_measures)
+    return (
+        select(PdsaRamp, PdsaCycle, _HAS_MEASURES)
         .outerjoin(PdsaCycle, PdsaCycle.id == latest)
-        .where(PdsaRamp.case_id == case_id, unit, PdsaRamp.status == "active")
+        .where(PdsaRamp.case_id == bindparam("case_id"), unit, PdsaRamp.status == "active")
         .order_by(PdsaRamp.id.desc())
         .limit(1)
-    ).first()
+    )
+
+
+# Built once: every PDSA step runs one of them, and building the statement cost as much as
+# running it.
+_HAS_MEASURES = exists().where(Measure.case_id == bindparam("case_id"))
+_STANDING_IN_UNIT = _standing_query(PdsaRamp.unit_id == bindparam("unit_id"))
+_STANDING_IN_CASE = _standing_query(PdsaRamp.unit_id.is_(None))
+_HAS_MEASURES_ALONE = select(_HAS_MEASURES)
+
+
+def _standing(session: Session, case_id: int, unit_id: int | None) -> _Standing:
+    """Read the unit's active ramp, its latest cycle and the case's having measures in one round
+    trip (a completion of a PDSA step runs this on every Plan, Do, Study and Act)."""
+    if unit_id is None:
+        found = session.execute(_STANDING_IN_CASE, {"case_id": case_id}).first()
+    else:
+        found = session.execute(_STANDING_IN_UNIT, {"case_id": case_id, "unit_id": unit_id}).first()
     if found is None:
-        return _Standing(None, None, bool(session.scalar(select(has_measures))))
+        return _Standing(None, None, bool(session.scalar(_HAS_MEASURES_ALONE, {"case_id": case_id})))
     return _Standing(found[0], found[1], bool(found[2]))
 
 

@@ -228,8 +228,8 @@ class CaseWorkflow:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _signature(self) -> tuple[tuple[str, int], ...]:
-        return tuple(sorted((str(t.id), t.state) for t in self._wf.get_tasks(state=TaskState.NOT_FINISHED_MASK)))
+    def _signature(self) -> frozenset[tuple[UUID, int]]:
+        return frozenset((t.id, t.state) for t in self._wf.get_tasks(state=TaskState.NOT_FINISHED_MASK))
 
     def _scan(self) -> _Scan:
         """One pass over the task tree for everything the services read; cached until the next
