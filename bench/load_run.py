@@ -870,6 +870,56 @@ def throughput(reqs: Requests, seconds: int) -> None:
     print(f"  all requests: {total_rate:.0f}/s; completions per 10 s window: {' '.join(f'{w:.0f}' for w in full)}")
 
 
+PDSA_STEPS = frozenset({"Planera", "Göra", "Studera", "Agera"})
+
+
+def phases(url: str, setup: Setup, reqs: Requests, seconds: int) -> None:
+    """What the run did in each 10 s window, from the history: completions of the unit steps and
+    of the PDSA loop's steps (which cost more: the case's tree is larger and the cycle record is
+    written), timer firings, and the clients' inbox look-ups."""
+    from sqlalchemy import select
+
+    from engine.persistence import AuditEvent
+    from engine.persistence.database import make_engine, make_session_factory
+
+    start = min(r["t"] for r in reqs.rows)
+    windows = seconds // 10
+    unit, pdsa, fired = ([0] * windows for _ in range(3))
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as s:
+            rows = s.execute(
+                select(AuditEvent.at, AuditEvent.action, AuditEvent.details).where(
+                    AuditEvent.id > setup.audit_mark, AuditEvent.action.in_(("task_completed", "timer_fired"))
+                )
+            )
+            for at, action, details in rows:
+                w = int((at.timestamp() - start) // 10)
+                if not 0 <= w < windows:
+                    continue
+                if action == "timer_fired":
+                    fired[w] += 1
+                elif (details or {}).get("name") in PDSA_STEPS:
+                    pdsa[w] += 1
+                else:
+                    unit[w] += 1
+    finally:
+        engine.dispose()
+    inbox = [0] * windows
+    for r in reqs.of("inbox"):
+        w = int((r["t"] - start) // 10)
+        if 0 <= w < windows:
+            inbox[w] += 1
+    print("  per 10 s window (from the history):")
+    for label, counts in (
+        ("unit-step completions", unit),
+        ("PDSA-step completions", pdsa),
+        ("timer firings", fired),
+        ("inbox look-ups", inbox),
+    ):
+        print(f"    {label:22s} {' '.join(f'{c:5d}' for c in counts)}")
+
+
 def server_errors(logdir: Path, checks: Checks) -> None:
     """No error in the servers' own logs: a failure the clients never see (a scheduler pass that
     failed, a worker that died) is an error too."""
@@ -1103,6 +1153,7 @@ def main() -> None:
         reqs = Requests.read(log)
         print(f"\nResults ({len(reqs.rows)} requests):")
         throughput(reqs, args.duration)
+        phases(pg.url, setup, reqs, args.duration)
         server_times(logdir / "gunicorn.log")
         print(f"  {meter.report()}")
         print(
