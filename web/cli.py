@@ -34,6 +34,9 @@ from engine.services.tokens import MAX_DAYS, create_token, list_tokens, revoke_t
 from engine.services.users import create_user, find_user, list_users, set_password
 
 DEFAULT_MODELS = Path(__file__).resolve().parents[1] / "bpmn"
+# The separate scheduler process leaves at least this long between passes, so one pass fires the
+# timers that fell due meanwhile instead of one pass each (engine/scheduler/runner.py).
+SCHEDULER_GATHER_SECONDS = 1.0
 log = logging.getLogger("infora.scheduler")
 
 
@@ -195,6 +198,7 @@ def scheduler(ctx: click.Context, once: bool, max_sleep: float | None) -> None:
             blocking=True,
             max_sleep=max_sleep if max_sleep is not None else (60.0 if postgres else 5.0),
             listen_url=engine.url.render_as_string(hide_password=False) if postgres else None,
+            gather=SCHEDULER_GATHER_SECONDS,
         )
         signal.signal(signal.SIGTERM, lambda *_: runner.shutdown())
         click.echo("Schemaläggaren körs. Avsluta med Ctrl-C.")

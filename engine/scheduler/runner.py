@@ -10,6 +10,12 @@ nearly every task completion (each new task has reminders); a pass per notificat
 scheduler process and the database busy without pause in the load run (bench/load_run.py). A
 notification carries the earliest due time it made (``heard()``): one no sooner than the pass
 already planned needs no look at the database at all, and nearly all are days ahead.
+``gather``: the least time from the end of one pass to the start of the next (the separate
+scheduler process uses a second). Timers and reminders fall due one after the other; a pass per
+due time fired about one timer each in the load run, and paid the pass's own reads (due cases,
+due reminders, the outbox, the drafts, the next due time) for every one. Gathered, a pass fires
+what fell due in the second before it. No due time in this domain needs sub-second precision (a
+PDSA cycle is months, a reminder days); ``wake()`` still runs a pass at once.
 APScheduler keeps no state of its own here: the database is the source of truth, so a memory job
 store is all it needs.
 """
@@ -47,10 +53,13 @@ class SchedulerRunner:
         blocking: bool = False,
         max_sleep: float = 5.0,
         listen_url: str | None = None,
+        gather: float = 0.0,
     ) -> None:
         self.factory = factory
         self.settings = settings
         self.max_sleep = max_sleep
+        self.gather = timedelta(seconds=gather)
+        self._last_pass_end: datetime | None = None
         self.listen_url = listen_url
         scheduler_class: type[BaseScheduler] = BlockingScheduler if blocking else BackgroundScheduler
         self._scheduler: BaseScheduler = scheduler_class(timezone="UTC")
@@ -158,6 +167,7 @@ class SchedulerRunner:
                     if not self._again:
                         break
         finally:
+            self._last_pass_end = utcnow()
             due = self.last_result.next_due if self.last_result else None
             while True:
                 with self._lock:
@@ -184,8 +194,11 @@ class SchedulerRunner:
         latest = now + timedelta(seconds=self.max_sleep)
         if due is None or due > latest:
             return latest
+        earliest = now
+        if self.gather and self._last_pass_end is not None:
+            earliest = max(now, self._last_pass_end + self.gather)
         # The engine's timers fire strictly after their due time.
-        return max(due + timedelta(milliseconds=5), now)
+        return max(due + timedelta(milliseconds=5), earliest)
 
     def _listen(self) -> None:
         """PostgreSQL: wake on NOTIFY infora_due from any process."""

@@ -5,11 +5,14 @@ everything else about the scheduler is tested by calling the pass directly."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
+import pytest
 from click.testing import CliRunner
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.persistence import AuditEvent
 from engine.persistence.database import begin_write
 from engine.scheduler import SchedulerSettings
 from engine.scheduler.runner import SchedulerRunner
@@ -81,3 +84,37 @@ def test_a_due_time_written_by_another_process_reaches_the_running_scheduler(
         runner.shutdown()
     assert timers_fired(session_factory) == 1
     assert elapsed < 3.0
+
+
+@pytest.mark.parametrize(("gather", "passes_used"), [(0.0, range(3, 5)), (1.0, range(1, 3))])
+def test_a_gathering_runner_fires_timers_due_close_together_in_fewer_passes(
+    reference: Session, session_factory: sessionmaker[Session], gather: float, passes_used: range
+) -> None:
+    """Four timers due 0.2 s apart: without gathering a pass each; gathering for a second, one
+    or two passes. None fires before it is due either way."""
+    s = reference
+    publish_model_version(s, SYSTEM_ACTOR, "gathered", {"loop.bpmn": timer_then_task("gathered").xml()}, forms())
+    coordinator = make_actor(s, "koord", "coordinator")
+    s.commit()
+    runner = SchedulerRunner(session_factory, SchedulerSettings(), max_sleep=30.0, gather=gather)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 5
+        while runner.passes == 0 and time.monotonic() < deadline:  # the first (empty) pass
+            time.sleep(0.02)
+        passes = runner.passes
+        begin_write(s)
+        for n, cycle in enumerate(("PT0.4S", "PT0.6S", "PT0.8S", "PT1S")):
+            start_case(s, coordinator, process_id="gathered", title=f"Samlad {n}", cycle_duration=cycle)
+        s.commit()
+        runner.nudge()  # what the LISTEN connection does on the commit's NOTIFY
+        deadline = time.monotonic() + 10
+        while timers_fired(session_factory) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        runner.shutdown()
+    assert timers_fired(session_factory) == 4
+    assert runner.passes - passes in passes_used
+    with session_factory() as check:
+        fired = check.execute(select(AuditEvent.at, AuditEvent.details).where(AuditEvent.action == "timer_fired")).all()
+    assert all(at >= datetime.fromisoformat(details["due_at"]) for at, details in fired)
