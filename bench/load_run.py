@@ -33,7 +33,12 @@ Two ways of working, reported apart:
   the form at hand would; nearly every request is a completion. This is the figure for "task
   completions per second" of the engine behind the API.
 
-Run: ``.venv/bin/python bench/load_run.py [--cases 2000 --users 50 --duration 120] [--stream]``
+With ``--stream --rate R`` the stream is offered evenly at R completions per second (each user
+starts one every users / R seconds) instead of saturating the server: the latency figures then mean
+what a client at that load sees (saturated, 50 users in a closed loop queue behind each other, and
+latency is users / throughput by Little's law).
+
+Run: ``.venv/bin/python bench/load_run.py [--cases 2000 --users 50 --duration 120] [--stream [--rate R]]``
 (``--profile DIR``: cProfile every gunicorn worker and print the top functions). Prints measured
 figures; the checks print PASS or FAIL. The same module is the locustfile (locust imports it with
 the user class below).
@@ -71,6 +76,7 @@ PER_VISIT_ENV = "INFORA_LOAD_PER_VISIT"
 ADOPT_ENV = "INFORA_LOAD_ADOPT"
 PACING_ENV = "INFORA_LOAD_PACING"
 STREAM_ENV = "INFORA_LOAD_STREAM"
+INTERVAL_ENV = "INFORA_LOAD_INTERVAL"
 VGR_ROLES = ("kunskapsstyrning", "samordningsrad", "rpt", "inforandeansvarig")
 
 
@@ -101,6 +107,9 @@ if __name__ != "__main__" and os.environ.get(TOKENS_ENV):
     _LOG = open(os.environ[LOG_ENV], "a", buffering=1)  # noqa: SIM115 — open for the process's life
     _PER_VISIT = int(os.environ.get(PER_VISIT_ENV, "1"))
     _STREAM = os.environ.get(STREAM_ENV) == "1"
+    # --rate: each stream user starts a completion every users / rate seconds (never catching up
+    # in a burst when behind): an even offered load, the figure the latency target is about.
+    _INTERVAL = float(os.environ.get(INTERVAL_ENV, "0"))
     _ADOPT = float(os.environ.get(ADOPT_ENV, "0.1"))
     _NUMBERS = itertools.count()
 
@@ -160,6 +169,11 @@ if __name__ != "__main__" and os.environ.get(TOKENS_ENV):
             knows the steps' forms would (a step's form is read once, from its first task)."""
             forms: dict[str, Any] = self.__dict__.setdefault("forms", {})
             for item in items:
+                if _INTERVAL:
+                    now = time.monotonic()
+                    start = max(self.__dict__.get("next_at", now), now)
+                    gevent.sleep(start - now)
+                    self.next_at = start + _INTERVAL
                 if item["step"] not in forms:
                     status, detail, ms, at = self._call(
                         "open task", "GET", f"/api/v1/tasks/{item['task_id']}", (200,), (404,)
@@ -551,6 +565,7 @@ def run_locust(
     adopt_share: float,
     pacing: float = 0.0,
     stream: bool = False,
+    rate: float = 0.0,
 ) -> tuple[subprocess.Popen[bytes], Path]:
     """Start locust headless (this file as the locustfile); returns the process and its log."""
     tokens_file = logdir / "tokens.json"
@@ -565,6 +580,7 @@ def run_locust(
         ADOPT_ENV: str(adopt_share),
         PACING_ENV: str(pacing),
         STREAM_ENV: "1" if stream else "0",
+        INTERVAL_ENV: str(users / rate if rate else 0),
     }
     out = open(logdir / "locust.log", "ab")  # noqa: SIM115 — the child keeps it
     process = subprocess.Popen(
@@ -582,7 +598,7 @@ def run_locust(
             "--spawn-rate",
             # Paced users start spread over one round, not all at once (else they stay in step and
             # arrive in bursts of 50).
-            f"{users / pacing:.3f}" if pacing else str(users),
+            f"{users / pacing:.3f}" if pacing else f"{users / 2:.3f}" if rate else str(users),
             "--run-time",
             f"{seconds}s",
             "--stop-timeout",
@@ -1088,9 +1104,17 @@ def main() -> None:
         action="store_true",
         help="the completion stream: each user completes every task of its inbox page (a step's form read once)",
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="with --stream: offer this many completions per second, evenly (0: none, saturate the server)",
+    )
     parser.add_argument("--profile", type=Path, default=None, help="cProfile the gunicorn workers into this folder")
     parser.add_argument("--sql-stats", action="store_true", help="print the statements that took the database longest")
     args = parser.parse_args()
+    if args.rate and not args.stream:
+        parser.error("--rate paces the completion stream: give --stream too")
 
     from pg import throwaway_postgres
 
@@ -1103,7 +1127,8 @@ def main() -> None:
             f"gunicorn {args.workers} gthread workers x {args.threads} threads + 1 scheduler, locust "
             f"{args.users} users for {args.duration} s"
             f"{f' (a round every {args.pacing:g} s each)' if args.pacing else ''}"
-            f"{' as a completion stream' if args.stream else ''} on this {os.cpu_count()}-core machine"
+            f"{' as a completion stream' if args.stream else ''}"
+            f"{f' offered at {args.rate:g} completions/s' if args.rate else ''} on this {os.cpu_count()}-core machine"
         )
         setup = populate(pg.url, cases=args.cases, units_per_case=args.units, users=args.users, cycle=args.cycle)
         ready = pg.psql("SELECT count(*) FROM task_index WHERE state = 'ready'").strip()
@@ -1145,6 +1170,7 @@ def main() -> None:
                 adopt_share=args.adopt,
                 pacing=args.pacing,
                 stream=args.stream,
+                rate=args.rate,
             )
             while locust.poll() is None:
                 meter.sample(locust=locust.pid)
