@@ -1,5 +1,5 @@
 """Load run (issue 8): production set-up on this machine — a throw-away PostgreSQL 15 on 127.0.0.1,
-``infora db upgrade``, the shipped models published, gunicorn with 4 gthread workers and ONE
+``infora db upgrade``, the shipped models published, gunicorn with 4 sync workers and ONE
 ``infora scheduler`` process — and 50 simulated users (locust, headless, FastHttpUser) working their
 inboxes over the JSON API for 2 minutes: list the inbox (``GET /api/v1/tasks``), open a task
 (``GET /api/v1/tasks/<id>``) and complete it with valid values for its form
@@ -500,8 +500,8 @@ def serve(
     profile_dir: Path | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[Servers]:
-    """gunicorn (``workers`` gthread workers, the production server with the production settings
-    of deploy/gunicorn.conf.py, some overridden below) and one ``infora scheduler``."""
+    """gunicorn (``workers`` workers of ``worker_class``, the production server with the production
+    settings of deploy/gunicorn.conf.py, some overridden below) and one ``infora scheduler``."""
     from pg import free_port
 
     port = free_port()
@@ -1089,7 +1089,8 @@ def main() -> None:
     # One thread per worker by default: measured here, 4 workers x 1 thread completed 57.6 tasks/s
     # and 4 x 4 threads 49.8/s (the same CPU-bound requests, more switching and GIL handovers).
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
-    parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"), help="gunicorn worker class")
+    # sync is the production default (deploy/gunicorn.conf.py with INFORA_WEB_THREADS=1).
+    parser.add_argument("--worker-class", default="sync", choices=("gthread", "sync"), help="gunicorn worker class")
     parser.add_argument(
         "--per-visit",
         type=int,

@@ -8,8 +8,15 @@ Everything comes from the same environment variables as the rest of Infora (``en
 bad variable listed (exit status 2), instead of workers failing to boot one after the other.
 
 Choices:
-- gthread workers: a request mostly waits on the database, so threads serve several at once in
-  one process; SpiffWorkflow objects never cross requests (each one loads its own case).
+- sync workers (one request at a time per process) unless ``INFORA_WEB_THREADS`` is above 1
+  (then gthread). A request is CPU-bound (a completion: 5-7 ms of Python, under 1 ms waiting on
+  the database), so threads add GIL hand-overs, not concurrency; and a gthread worker keeps the
+  keep-alive connections it accepted, so a request waits behind its worker's others while another
+  worker is idle. Measured with bench/load_run.py (``--stream --rate 160``, 4 workers, 2 cores):
+  sync kept up with 160 completions/s at a client p95 of 139 ms (server p95 24 ms); gthread with
+  4 threads reached 157/s at 246 ms (server 83 ms); gthread with 1 thread fell behind (142/s, 454
+  ms). nginx in front buffers slow clients, as gunicorn's documentation asks for sync workers.
+  SpiffWorkflow objects never cross requests either way (each one loads its own case).
 - preload off: each worker imports the application itself and keeps its own cache of compiled
   model versions (engine/services/versions.py); a HUP (``systemctl reload``) then loads new code
   worker by worker without dropping requests.
@@ -42,7 +49,7 @@ except ConfigurationError as err:
 
 wsgi_app = "web:create_app()"
 bind = [_settings.web_bind]
-worker_class = "gthread"
+worker_class = "sync" if _settings.web_threads == 1 else "gthread"
 workers = _settings.web_workers
 threads = _settings.web_threads
 # A worker silent this long is killed and replaced (a request stuck on a lock, a runaway import).

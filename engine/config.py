@@ -300,7 +300,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not _valid_bind(web_bind):
         r.fail("INFORA_WEB_BIND", f"måste vara värd:port eller unix:/sökväg (fick {web_bind!r}).")
     web_workers = r.integer("INFORA_WEB_WORKERS", 4, 1, 64)
-    web_threads = r.integer("INFORA_WEB_THREADS", 4, 1, 64)
+    web_threads = r.integer("INFORA_WEB_THREADS", 1, 1, 64)
     web_timeout = r.integer("INFORA_WEB_TIMEOUT", 60, 5, 3600)
 
     pg_bindir = None

@@ -89,3 +89,20 @@ def test_the_worker_hook_freezes_what_is_loaded_and_raises_the_young_threshold(t
     assert done.returncode == 0, done.stderr
     frozen, young, *_ = (int(n) for n in done.stdout.split())
     assert frozen > 10_000 and young == 20_000
+
+
+def test_one_thread_means_sync_workers_and_more_mean_gthread(tmp_path: Path) -> None:
+    probe = f"import runpy\nprint(runpy.run_path({str(CONFIG)!r})['worker_class'])\n"
+    classes = []
+    for threads in ("1", "4"):
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=ROOT,
+            env=_env(tmp_path, INFORA_WEB_THREADS=threads),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        classes.append(done.stdout.strip())
+    assert classes == ["sync", "gthread"]
