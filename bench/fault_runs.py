@@ -1,6 +1,6 @@
 """Fault runs (issue 8): kill -9 in the middle of work, restart, and prove nothing was lost, doubled or
 left half-written. Production set-up as in ``load_run.py``: a throw-away PostgreSQL 15 on
-127.0.0.1, gunicorn with 4 gthread workers, one ``infora scheduler``.
+127.0.0.1, gunicorn with 4 sync workers (the production default), one ``infora scheduler``.
 
 (a) Web worker killed mid-completion. 50 simulated users complete tasks (locust, as in the load
     run); twice, a gunicorn worker is killed with SIGKILL at the moment its database transaction has
@@ -156,7 +156,7 @@ def run_a(args: argparse.Namespace) -> Checks:
         logdir = Path(folder)
         setup = populate(pg.url, cases=args.cases_a, units_per_case=3, users=50, cycle="PT30S")
         print(f"  set-up: {len(setup.case_ids)} VGR cases x 3 units, 50 users, in {setup.seconds:.0f} s")
-        with serve(pg.url, logdir, workers=4, threads=4) as servers:
+        with serve(pg.url, logdir, workers=4, threads=1, worker_class="sync") as servers:
             before = servers.worker_pids()
             locust, log = run_locust(
                 servers.base, setup.tokens, logdir, users=50, seconds=args.seconds_a, per_visit=1, adopt_share=0.1
