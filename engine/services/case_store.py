@@ -192,7 +192,9 @@ def _update_together(
     if notify_due is not None:
         params["notify_payload"] = notify_due.isoformat()
     # Through the session's connection, not the ORM: the ORM annotates an UPDATE afresh on every
-    # execution, and keying that copy (this statement is large) cost ~0.2 ms per completion.
+    # execution, and keying that copy (this statement is large) cost ~0.2 ms per completion. The
+    # flush the ORM would have made first (autoflush) is made here, so the write order is the same.
+    session.flush()
     return session.connection().execute(_together_statement(*shape), params)
 
 
