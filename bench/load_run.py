@@ -37,6 +37,9 @@ With ``--stream --rate R`` the stream is offered evenly at R completions per sec
 starts one every users / R seconds) instead of saturating the server: the latency figures then mean
 what a client at that load sees (saturated, 50 users in a closed loop queue behind each other, and
 latency is users / throughput by Little's law).
+``--client plain`` (with ``--stream --rate R``) generates that stream with bench/plain_client.py,
+a light gevent client, instead of locust, whose own event loop adds tens of milliseconds to every
+request it times.
 
 Run: ``.venv/bin/python bench/load_run.py [--cases 2000 --users 50 --duration 120] [--stream [--rate R]]``
 (``--profile DIR``: cProfile every gunicorn worker and print the top functions). Prints measured
@@ -622,6 +625,27 @@ def run_locust(
 # Results and checks
 
 
+def run_plain_client(
+    base: str, tokens: list[str], logdir: Path, *, seconds: int, adopt_share: float, rate: float
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start the light open-loop client (bench/plain_client.py) instead of locust: one user per
+    token, the stream offered evenly at ``rate`` completions per second."""
+    tokens_file = logdir / "tokens.json"
+    tokens_file.write_text(json.dumps(tokens))
+    requests_log = logdir / "requests.jsonl"
+    requests_log.unlink(missing_ok=True)
+    out = open(logdir / "client.log", "ab")  # noqa: SIM115 — the child keeps it
+    args = [str(len(tokens) / rate), str(seconds), str(adopt_share)]
+    script = Path(__file__).resolve().with_name("plain_client.py")
+    process = subprocess.Popen(
+        [sys.executable, str(script), base, str(tokens_file), str(requests_log), *args],
+        cwd=ROOT,
+        stdout=out,
+        stderr=out,
+    )
+    return process, requests_log
+
+
 @dataclass
 class Requests:
     """The requests the simulated users made, as they saw them."""
@@ -1113,11 +1137,19 @@ def main() -> None:
         default=0.0,
         help="with --stream: offer this many completions per second, evenly (0: none, saturate the server)",
     )
+    parser.add_argument(
+        "--client",
+        default="locust",
+        choices=("locust", "plain"),
+        help="with --stream --rate: the load generator (plain: bench/plain_client.py, a light open-loop client)",
+    )
     parser.add_argument("--profile", type=Path, default=None, help="cProfile the gunicorn workers into this folder")
     parser.add_argument("--sql-stats", action="store_true", help="print the statements that took the database longest")
     args = parser.parse_args()
     if args.rate and not args.stream:
         parser.error("--rate paces the completion stream: give --stream too")
+    if args.client == "plain" and not args.rate:
+        parser.error("--client plain offers an even rate: give --stream --rate R")
 
     from pg import throwaway_postgres
 
@@ -1128,11 +1160,12 @@ def main() -> None:
         print(
             f"Infora load run: PostgreSQL {pg.psql('SHOW server_version').strip()} on 127.0.0.1 (fsync on), "
             f"gunicorn {args.workers} {args.worker_class} workers"
-            f"{f' x {args.threads} threads' if args.worker_class == 'gthread' else ''} + 1 scheduler, locust "
-            f"{args.users} users for {args.duration} s"
+            f"{f' x {args.threads} threads' if args.worker_class == 'gthread' else ''} + 1 scheduler, "
+            f"{'the plain client' if args.client == 'plain' else 'locust'} with {args.users} users for {args.duration} s"
             f"{f' (a round every {args.pacing:g} s each)' if args.pacing else ''}"
             f"{' as a completion stream' if args.stream else ''}"
-            f"{f' offered at {args.rate:g} completions/s' if args.rate else ''} on this {os.cpu_count()}-core machine"
+            f"{f' offered at {args.rate:g} completions/s' if args.rate else ''}"
+            f" on this {os.cpu_count()}-core machine"
         )
         setup = populate(pg.url, cases=args.cases, units_per_case=args.units, users=args.users, cycle=args.cycle)
         ready = pg.psql("SELECT count(*) FROM task_index WHERE state = 'ready'").strip()
@@ -1165,20 +1198,25 @@ def main() -> None:
                     "postgres": postmaster_pid(pg.datadir),
                 }
             )
-            locust, log = run_locust(
-                servers.base,
-                setup.tokens,
-                logdir,
-                users=args.users,
-                seconds=args.duration,
-                per_visit=args.per_visit,
-                adopt_share=args.adopt,
-                pacing=args.pacing,
-                stream=args.stream,
-                rate=args.rate,
-            )
-            while locust.poll() is None:
-                meter.sample(locust=locust.pid)
+            if args.client == "plain":
+                client, log = run_plain_client(
+                    servers.base, setup.tokens, logdir, seconds=args.duration, adopt_share=args.adopt, rate=args.rate
+                )
+            else:
+                client, log = run_locust(
+                    servers.base,
+                    setup.tokens,
+                    logdir,
+                    users=args.users,
+                    seconds=args.duration,
+                    per_visit=args.per_visit,
+                    adopt_share=args.adopt,
+                    pacing=args.pacing,
+                    stream=args.stream,
+                    rate=args.rate,
+                )
+            while client.poll() is None:
+                meter.sample(**{args.client: client.pid})
                 time.sleep(1)
             time.sleep(1)
         reqs = Requests.read(log)
