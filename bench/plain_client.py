@@ -2,11 +2,13 @@
 
 One gevent greenlet per user, each working down its inbox page at an even pace (a completion
 started every ``interval`` seconds, never catching up in a burst), timing each request around the
-HTTP exchange alone. Locust's own event loop adds tens of milliseconds to what it measures: at an
-offered 50 completions/s, with the machine three-quarters idle, locust reported a completion p95
-of 103 ms where the server timed 22 ms. That hides the latency a client of the server sees. This
-client writes the same request log as the locust users, so the load run's checks and figures read
-it unchanged.
+HTTP exchange alone, with less of its own work around it than locust's users. It writes the same
+request log as the locust users, so the load run's checks and figures read it unchanged.
+
+Why a second client: at an offered 50 completions/s, with the machine three-quarters idle, locust
+reported a completion p95 of 103 ms where the server timed 22 ms, so locust's own loop was in its
+figure. At an offered 150/s this client saw p50 36 / p95 309 ms where the server timed 15 / 29 ms:
+there, with the machine 87 % busy, the tail is requests queueing for a worker, not the client.
 
 Run by load_run.py: ``python bench/plain_client.py BASE TOKENS_FILE LOG INTERVAL SECONDS ADOPT``.
 """
