@@ -38,8 +38,8 @@ starts one every users / R seconds) instead of saturating the server: the latenc
 what a client at that load sees (saturated, 50 users in a closed loop queue behind each other, and
 latency is users / throughput by Little's law).
 ``--client plain`` (with ``--stream --rate R``) generates that stream with bench/plain_client.py,
-a light gevent client, instead of locust, whose own event loop adds tens of milliseconds to every
-request it times.
+a light gevent client, instead of locust: a second measurement of the same stream with less
+client-side work around each request (see that module for what the two showed).
 
 Run: ``.venv/bin/python bench/load_run.py [--cases 2000 --users 50 --duration 120] [--stream [--rate R]]``
 (``--profile DIR``: cProfile every gunicorn worker and print the top functions). Prints measured
@@ -558,6 +558,15 @@ def serve(
             server.kill()
 
 
+def _client_files(logdir: Path, tokens: list[str]) -> tuple[Path, Path]:
+    """The users' tokens written for a load generator, and its (emptied) request log."""
+    tokens_file = logdir / "tokens.json"
+    tokens_file.write_text(json.dumps(tokens))
+    requests_log = logdir / "requests.jsonl"
+    requests_log.unlink(missing_ok=True)
+    return tokens_file, requests_log
+
+
 def run_locust(
     base: str,
     tokens: list[str],
@@ -572,10 +581,7 @@ def run_locust(
     rate: float = 0.0,
 ) -> tuple[subprocess.Popen[bytes], Path]:
     """Start locust headless (this file as the locustfile); returns the process and its log."""
-    tokens_file = logdir / "tokens.json"
-    tokens_file.write_text(json.dumps(tokens))
-    requests_log = logdir / "requests.jsonl"
-    requests_log.unlink(missing_ok=True)
+    tokens_file, requests_log = _client_files(logdir, tokens)
     env = {
         **os.environ,
         TOKENS_ENV: str(tokens_file),
@@ -630,10 +636,7 @@ def run_plain_client(
 ) -> tuple[subprocess.Popen[bytes], Path]:
     """Start the light open-loop client (bench/plain_client.py) instead of locust: one user per
     token, the stream offered evenly at ``rate`` completions per second."""
-    tokens_file = logdir / "tokens.json"
-    tokens_file.write_text(json.dumps(tokens))
-    requests_log = logdir / "requests.jsonl"
-    requests_log.unlink(missing_ok=True)
+    tokens_file, requests_log = _client_files(logdir, tokens)
     out = open(logdir / "client.log", "ab")  # noqa: SIM115 — the child keeps it
     args = [str(len(tokens) / rate), str(seconds), str(adopt_share)]
     script = Path(__file__).resolve().with_name("plain_client.py")

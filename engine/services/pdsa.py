@@ -54,6 +54,9 @@ class _Standing:
     has_measures: bool
 
 
+_HAS_MEASURES = exists().where(Measure.case_id == bindparam("case_id"))
+
+
 def _standing_query(unit: ColumnElement[bool]) -> Select[PdsaRamp, PdsaCycle, bool]:
     latest = (
         select(PdsaCycle.id)
@@ -74,7 +77,6 @@ def _standing_query(unit: ColumnElement[bool]) -> Select[PdsaRamp, PdsaCycle, bo
 
 # Built once: every PDSA step runs one of them, and building the statement cost as much as
 # running it.
-_HAS_MEASURES = exists().where(Measure.case_id == bindparam("case_id"))
 _STANDING_IN_UNIT = _standing_query(PdsaRamp.unit_id == bindparam("unit_id"))
 _STANDING_IN_CASE = _standing_query(PdsaRamp.unit_id.is_(None))
 _HAS_MEASURES_ALONE = select(_HAS_MEASURES)

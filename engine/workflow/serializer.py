@@ -49,9 +49,6 @@ def _tasks_to_dict(registry: Any, workflow: Any) -> dict[str, Any]:
     names = {tid: str(tid) for tid in tasks}
     out: dict[str, Any] = {}
     for tid, task in tasks.items():
-        if type(task) is not Task:  # not written by TaskConverter: leave it to the registry
-            out[names[tid]] = registry.convert(task)
-            continue
         parent = tasks.get(task._parent)
         if parent is None:
             data, delta = task.data, {}
@@ -79,20 +76,17 @@ def _tasks_to_dict(registry: Any, workflow: Any) -> dict[str, Any]:
     return out
 
 
-def _tasks_from_dict(registry: Any, dct: dict[str, Any], workflow: Any) -> dict[UUID, Any]:
+def _restore_tasks(registry: Any, dct: dict[str, Any], workflow: Any) -> None:
     """Restore the tasks written by ``_tasks_to_dict`` (or by ``TaskConverter``) into ``workflow``,
-    as ``TaskConverter.from_dict`` does, with one UUID object per task id."""
+    as ``TaskConverter.from_dict`` does, with one UUID object per task id. Each ``Task`` enters
+    itself in ``workflow.tasks`` as it is made, in the document's order (parents first)."""
     ids = {name: UUID(name) for name in dct}
     specs = workflow.spec.task_specs
     events = workflow.top_workflow.event_manager
     restore = registry.restore
-    tasks: dict[UUID, Any] = {}
     for name, item in dct.items():
-        if item.get("typename") != "Task":
-            tasks[ids[name]] = restore(item, workflow=workflow)
-            continue
         spec = specs.get(item["task_spec"])
-        task = Task(workflow, spec, state=item["state"], id=ids.get(item["id"]) or UUID(item["id"]))
+        task = Task(workflow, spec, state=item["state"], id=ids[name])
         parent_id = item["parent"]
         task._parent = None if parent_id is None else (ids.get(parent_id) or UUID(parent_id))
         task._children = [ids.get(child) or UUID(child) for child in item["children"]]
@@ -115,8 +109,6 @@ def _tasks_from_dict(registry: Any, dct: dict[str, Any], workflow: Any) -> dict[
         else:
             data = restore(item["data"])
         task.data = data
-        tasks[ids[name]] = task
-    return tasks
 
 
 def _workflow_to_dict(converter: WorkflowConverter, workflow: Any) -> dict[str, Any]:
@@ -146,7 +138,7 @@ class StateOnlyWorkflowConverter(BpmnWorkflowConverter):  # type: ignore[misc]
         if spec is None:
             raise ValueError("a case's state is restored onto the spec of its model version")
         workflow = self.target_class(spec, subprocess_specs, deserializing=True)
-        workflow.tasks = _tasks_from_dict(self.registry, dct["tasks"], workflow)
+        _restore_tasks(self.registry, dct["tasks"], workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
@@ -166,7 +158,7 @@ class SubWorkflowStateConverter(BpmnSubWorkflowConverter):  # type: ignore[misc]
     def from_dict(self, dct: dict[str, Any], task: Any, top_workflow: Any) -> Any:
         spec = top_workflow.subprocess_specs.get(task.task_spec.spec)
         subprocess = self.target_class(spec, task.id, top_workflow, deserializing=True)
-        subprocess.tasks = _tasks_from_dict(self.registry, dct["tasks"], subprocess)
+        _restore_tasks(self.registry, dct["tasks"], subprocess)
         subprocess.task_tree = subprocess.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(subprocess, dct)
         return subprocess

@@ -19,8 +19,10 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from sqlalchemy.orm import Session
 
 from engine import json_text
+from engine.services.case_store import lock_case
 from engine.workflow import runtime, serializer
 from tests.engine import test_processes as walks
+from tests.factories import start_vgr
 
 
 class _LibraryStateConverter(BpmnWorkflowConverter):  # type: ignore[misc]
@@ -104,10 +106,8 @@ def test_every_state_of_a_skane_walk_is_the_library_document(published: Session,
 
 def test_a_loaded_task_shares_its_id_with_its_parent_s_children(published: Session) -> None:
     """One UUID object per id: the engine's look-ups of a parent then match by identity."""
-    case_id, _, _ = walks.start_vgr(published, units=2)
+    case_id, _, _ = start_vgr(published, units=2)
     published.commit()
-    from engine.services.case_store import lock_case
-
     workflow = lock_case(published, case_id).workflow._wf
     for wf in (workflow, *workflow.subprocesses.values()):
         keys = {tid: tid for tid in wf.tasks}
