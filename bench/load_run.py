@@ -5,13 +5,18 @@ inboxes over the JSON API for 2 minutes: list the inbox (``GET /api/v1/tasks``),
 (``GET /api/v1/tasks/<id>``) and complete it with valid values for its form
 (``POST /api/v1/tasks/<id>/complete``, ``sample_form_data`` on the task's schema).
 
-The data: 2,000 VGR cases with 3 units each, walked through steps 1-5 at set-up, so every case has
-its per-unit work ready (local anchoring, implementation plan, then the PDSA loop). Every case has a
-team: 50 people hold the Införandeansvarig role for whole cases and the Lokal verksamhet role for
-units, spread so each has ~160 participations; one case in ten has a second holder of a unit role
-(two people then race for the same task: a 409 for the loser is expected and counted apart). The
-PDSA loops run with a short cycle (``--cycle PT30S``) and the Act step chooses "adapt", so the
-scheduler fires loop timers during the run and the users never run out of work.
+The data: 2,000 VGR cases with 3 units each, walked through steps 1-5 at set-up and then into the
+PDSA loop (``--mix loop``, the default), where a region in its steady state does most of its work:
+in each case one unit has its first unit step ready, one its Do step ready, and one has done its Do
+step, its loop's timer running. The loops run with short cycles (40 s + 0-89 s, staggered by case, so
+the timers the set-up starts fall due spread over the run), and the Act step mostly chooses "adapt"
+(a new cycle), so the scheduler fires timers all through the run and every run does the same kind of
+work. ``--mix units`` leaves every unit at its first unit step instead (the earlier set-up): users
+then work a backlog of 6,000 unit steps soonest-due first, and how far into the loops a run gets —
+hence what it measures — varied from run to run. Every case has a team: 50 people hold the
+Införandeansvarig role for whole cases and the Lokal verksamhet role for units, spread so each has
+~160 participations; one case in ten has a second holder of a unit role (two people then race for
+the same task: a 409 for the loser is expected and counted apart).
 
 Afterwards it verifies, from the database:
 - no errors: no HTTP 5xx, no 4xx other than the expected races (409 on completing a task somebody
@@ -253,8 +258,9 @@ def _walk(
     session: Any, actor: Any, case_id: int, forms: dict[str, Any], steps: list[tuple[str, dict[str, Any]]]
 ) -> None:
     """Complete ready tasks by BPMN id (as the coordinator, who may do every task of the case):
-    every ready task with that id, or with ``"ID@first"`` only the one of the case's first unit;
-    ``("signal:NAME", {})`` sends a signal."""
+    every ready task with that id; with ``"ID@first"`` only the one of the case's first unit; with
+    ``"ID@K:"`` those from the K-th on (the ready ones in unit order); ``("signal:NAME", {})``
+    sends a signal."""
     from sqlalchemy import select
 
     from engine.persistence import TaskIndexRow
@@ -273,6 +279,8 @@ def _walk(
         assert rows, f"{bpmn_id} is not ready in case {case_id}"
         if which == "first":
             rows = rows[:1]
+        elif which.endswith(":"):
+            rows = rows[int(which[:-1]) :]
         for task_id, form in rows:
             complete_task(session, actor, task_id, sample_form_data(forms.get(form or "", {}), overrides))
 
@@ -286,6 +294,29 @@ VGR_TO_UNITS: list[tuple[str, dict[str, Any]]] = [
     ("step_04_gap_analysis", {}),
     ("step_05_decision", {"decision": "approved", "document_type": "regional_riktlinje"}),
 ]
+
+
+# The loop mix (``--mix loop``, the default): after steps 1-5, the units of each case stand at three
+# places — the first at its first unit step (work that waits behind the loop's shorter deadlines),
+# the second in the PDSA loop with its Do step ready, the third with its Do step done and the loop's
+# timer running (``LOOP_TIMERS``, walked last so the timers fall due during the run). Every run then
+# starts from the same work.
+LOOP_POSITIONS: list[tuple[str, dict[str, Any]]] = [
+    ("step_06_local_anchoring@1:", {}),
+    ("step_07_implementation_plan", {}),
+    ("pdsa_plan", {}),
+]
+LOOP_TIMERS: list[tuple[str, dict[str, Any]]] = [("pdsa_do@1:", {})]
+
+
+def cycle_of(plan: dict[str, Any], n: int) -> str:
+    """The PDSA cycle duration of case ``n``: the plan's, or with ``cycle_spread`` S a staggered
+    ``cycle`` + (n mod S) seconds, so timers started together fall due spread over S seconds."""
+    spread = plan.get("cycle_spread", 0)
+    if not spread:
+        return str(plan["cycle"])
+    seconds = int(plan["cycle"].removeprefix("PT").removesuffix("S"))
+    return f"PT{seconds + n % spread}S"
 
 
 def _make_cases(url: str, numbers: list[int], plan: dict[str, Any]) -> list[int]:
@@ -314,13 +345,31 @@ def _make_cases(url: str, numbers: list[int], plan: dict[str, Any]) -> list[int]
                 pathway_id=plan["pathway_ids"][n % len(plan["pathway_ids"])],
                 unit_ids=units,
                 participants=[ParticipantSpec(**p) for p in team],
-                cycle_duration=plan["cycle"],
+                cycle_duration=cycle_of(plan, n),
             )
             forms = load_version(s, info.model_version_id).forms
             _walk(s, coordinator, info.id, forms, plan.get("steps", VGR_TO_UNITS))
             ids.append(info.id)
     engine.dispose()
     return ids
+
+
+def _walk_cases(url: str, case_ids: list[int], plan: dict[str, Any]) -> None:
+    """Walk existing cases on by ``plan["later_steps"]`` (in a worker process of the set-up pool)."""
+    from engine.persistence import Case
+    from engine.persistence.database import make_engine, make_session_factory, unit_of_work
+    from engine.services import Actor
+    from engine.services.versions import load_version
+
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    coordinator = Actor(*plan["coordinator"])
+    for case_id in case_ids:
+        with unit_of_work(factory) as s:
+            case = s.get(Case, case_id)
+            assert case is not None
+            _walk(s, coordinator, case_id, load_version(s, case.model_version_id).forms, plan["later_steps"])
+    engine.dispose()
 
 
 def populate(
@@ -334,9 +383,13 @@ def populate(
     procs: int = 2,
     seed: int = 8,
     steps: list[tuple[str, dict[str, Any]]] | None = None,
+    later_steps: list[tuple[str, dict[str, Any]]] | None = None,
+    cycle_spread: int = 0,
 ) -> Setup:
     """Schema (``infora db upgrade``), reference data and the shipped models (``infora init
-    --no-demo``), a coordinator, ``users`` people with API tokens, and ``cases`` walked VGR cases."""
+    --no-demo``), a coordinator, ``users`` people with API tokens, and ``cases`` walked VGR cases:
+    by ``steps`` as they are started, then all by ``later_steps`` (what should happen as late as
+    possible: timers to fall due during the run). ``cycle_spread``: see :func:`cycle_of`."""
     from sqlalchemy import func, select
 
     from engine.persistence import AuditEvent, Case, Pathway, Region, Unit
@@ -388,11 +441,16 @@ def populate(
         "race_share": race_share,
         "seed": seed,
         "steps": steps or VGR_TO_UNITS,
+        "later_steps": later_steps or [],
+        "cycle_spread": cycle_spread,
     }
     engine.dispose()
     chunks = [list(range(i, cases, procs)) for i in range(procs)]
     with ProcessPoolExecutor(procs) as pool:
         case_ids = sorted(i for ids in pool.map(_make_cases, [url] * procs, chunks, [plan] * procs) for i in ids)
+        if later_steps:
+            parts = [case_ids[i::procs] for i in range(procs)]
+            list(pool.map(_walk_cases, [url] * procs, parts, [plan] * procs))
     engine = make_engine(url)
     with engine.connect() as conn:
         versions = dict(conn.execute(select(Case.id, Case.version)).all())  # type: ignore[arg-type]
@@ -1124,7 +1182,23 @@ def main() -> None:
         default=1,
         help="tasks opened and completed per look at the inbox (1: list, open, complete)",
     )
-    parser.add_argument("--cycle", default="PT30S", help="PDSA cycle duration of the cases")
+    parser.add_argument(
+        "--mix",
+        default="loop",
+        choices=("loop", "units"),
+        help="where the set-up leaves each case's units: loop (one at its first unit step, one at Do, "
+        "one with the loop's timer running) or units (at their first unit step, as before: how deep a run gets then varies)",
+    )
+    parser.add_argument(
+        "--cycle", default=None, help="PDSA cycle duration of the cases (default PT40S with --mix loop, else PT30S)"
+    )
+    parser.add_argument(
+        "--cycle-spread",
+        type=int,
+        default=90,
+        help="with --mix loop: case n's cycle is --cycle + (n mod this) seconds, so the timers the set-up "
+        "starts fall due spread over the run, not in one burst",
+    )
     parser.add_argument("--adopt", type=float, default=0.1, help="share of Act steps that adopt (else adapt)")
     parser.add_argument(
         "--pacing", type=float, default=0.0, help="seconds per round of each user (0: none, saturate the server)"
@@ -1170,11 +1244,32 @@ def main() -> None:
             f"{f' offered at {args.rate:g} completions/s' if args.rate else ''}"
             f" on this {os.cpu_count()}-core machine"
         )
-        setup = populate(pg.url, cases=args.cases, units_per_case=args.units, users=args.users, cycle=args.cycle)
-        ready = pg.psql("SELECT count(*) FROM task_index WHERE state = 'ready'").strip()
+        loop = args.mix == "loop"
+        cycle = args.cycle or ("PT40S" if loop else "PT30S")
+        setup = populate(
+            pg.url,
+            cases=args.cases,
+            units_per_case=args.units,
+            users=args.users,
+            cycle=cycle,
+            steps=VGR_TO_UNITS + LOOP_POSITIONS if loop else None,
+            later_steps=LOOP_TIMERS if loop else None,
+            cycle_spread=args.cycle_spread if loop else 0,
+        )
+        ready = pg.psql(
+            "SELECT bpmn_id || ' ' || count(*) FROM task_index WHERE state IN ('ready', 'waiting') "
+            "GROUP BY bpmn_id ORDER BY bpmn_id"
+        ).split()
+        where = (
+            "walked on (one unit at its first unit step, one at Do, one past Do with the loop's timer running; "
+            f"cycles {cycle} + 0-{args.cycle_spread - 1} s)"
+            if loop
+            else "walked to the unit steps"
+        )
         print(
-            f"  set-up: {len(setup.case_ids)} VGR cases x {args.units} units walked to the unit steps, "
-            f"{ready} tasks ready, {args.users} users with tokens, in {setup.seconds:.0f} s"
+            f"  set-up: {len(setup.case_ids)} VGR cases x {args.units} units {where}; in the task index: "
+            f"{', '.join(f'{ready[i]} {ready[i + 1]}' for i in range(0, len(ready), 2))}; "
+            f"{args.users} users with tokens; in {setup.seconds:.0f} s"
         )
         if args.sql_stats:
             pg.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
