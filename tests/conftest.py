@@ -99,12 +99,24 @@ def published(reference: Session) -> Session:
 pytest_plugins = ["tests.smtp"]
 
 
+POSTGRES_ONLY = frozenset({"postgres_databases", "postgres_url"})
+"""Fixtures that only a PostgreSQL server can give (a test using one is PostgreSQL-only)."""
+
+
+@pytest.fixture()
+def postgres_url() -> str:
+    """The PostgreSQL test server's URL (tests using it are collected only in the PostgreSQL pass)."""
+    url = os.environ.get("INFORA_TEST_DATABASE_URL", "")
+    assert url.startswith("postgresql"), "collected only on PostgreSQL (see pytest_collection_modifyitems)"
+    return url
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that need a PostgreSQL server (they use the ``postgres_databases`` fixture) run in the
+    """Tests that need a PostgreSQL server (they use a fixture of ``POSTGRES_ONLY``) run in the
     PostgreSQL pass of ``make test`` and are deselected — not skipped — in the SQLite pass."""
     if os.environ.get("INFORA_TEST_DATABASE_URL", "").startswith("postgresql"):
         return
-    kept = [i for i in items if "postgres_databases" not in getattr(i, "fixturenames", ())]
+    kept = [i for i in items if not POSTGRES_ONLY & set(getattr(i, "fixturenames", ()))]
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept

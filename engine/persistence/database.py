@@ -10,16 +10,21 @@ of this; it gets row locks (``SELECT … FOR UPDATE``) in the services.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_SQLITE_PATH = Path("instance") / "infora.sqlite3"
 WRITE_OPTION = "infora_write"
+PING_AFTER_IDLE_SECONDS = 5.0
+"""A pooled PostgreSQL connection idle longer than this is pinged before it is handed out."""
+_IDLE_SINCE = "infora_idle_since"
 
 
 def normalise_database_url(url: str) -> str:
@@ -41,14 +46,51 @@ def database_url_from_env() -> str:
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine configured for Infora's transaction model on this backend."""
+def make_engine(url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS, **kwargs: Any) -> Engine:
+    """Create an engine configured for Infora's transaction model on this backend.
+
+    A PostgreSQL connection is pinged when it leaves the pool after ``ping_after_idle`` seconds or
+    more unused (see :func:`_ping_when_idle`)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine, ping_after_idle)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, after: float) -> None:
+    """Ping a pooled connection before use only when it has been idle ``after`` seconds or more.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip on every request, about a
+    twentieth of a busy worker's time. A connection is lost when the server restarts, fails over or
+    drops idle connections — after a quiet spell, which is when this pings. Lost while in steady
+    use, the request that finds out fails, and the pool then replaces every connection older than
+    the failure (SQLAlchemy's invalidation), so the next request gets a fresh one; a request in
+    flight at a restart fails with either setting. Raising DisconnectionError from the checkout
+    event makes the pool discard the connection and hand out a new one (the pool's documented
+    hook)."""
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is not None and time.monotonic() - since < after:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # noqa: BLE001 — whatever broke it, the connection is unusable
+            raise DisconnectionError(f"A pooled connection was lost while idle: {error}") from error
 
 
 def _configure_sqlite(engine: Engine) -> None:
