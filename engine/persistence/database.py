@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -89,7 +89,7 @@ def _ping_when_idle(engine: Engine, after: float) -> None:
             return
         try:
             engine.dialect.do_ping(dbapi_connection)
-        except Exception as error:  # noqa: BLE001 — whatever broke it, the connection is unusable
+        except Exception as error:  # whatever broke it, the connection is unusable
             raise DisconnectionError(f"A pooled connection was lost while idle: {error}") from error
 
 
@@ -148,3 +148,11 @@ def unit_of_work(factory: sessionmaker[Session], *, write: bool = True) -> Itera
         raise
     finally:
         session.close()
+
+
+def read_rows(session: Session, statement: Any, params: Mapping[str, Any]) -> Any:
+    """Run a read of plain columns on the session's connection, after flushing what the session
+    holds (as the ORM's autoflush would). The hot path's reads go this way: through the ORM each
+    also built an ORM result, ~40 µs of a request's CPU for the lock and the token look-up."""
+    session.flush()
+    return session.connection().execute(statement, params)

@@ -22,6 +22,7 @@ from engine.clock import utcnow
 from engine.errors import ConflictError, NotFoundError
 from engine.persistence import Case, ModelVersion, TaskIndexRow
 from engine.persistence.cases import AUDIT_EVENTS, CASES, TASK_INDEX
+from engine.persistence.database import read_rows
 from engine.reminders import ReminderPolicy, next_stage, schedule
 from engine.services.actors import Actor
 from engine.services.audit import audit_row
@@ -123,7 +124,7 @@ def lock_case_of_task(session: Session, task_id: str, *, expected_version: int |
 def _lock(
     session: Session, statement: Select[*tuple[Any, ...]], params: dict[str, Any], expected_version: int | None
 ) -> LockedCase:
-    row = session.execute(statement, params).one_or_none()
+    row = read_rows(session, statement, params).one_or_none()
     if row is None:
         raise NotFoundError("Ärendet finns inte.")
     *values, content_hash = row

@@ -13,6 +13,7 @@ from engine.clock import utcnow
 from engine.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from engine.persistence import Case, CaseParticipant, FormSubmission, TaskIndexRow, User
 from engine.persistence.cases import FORM_SUBMISSIONS
+from engine.persistence.database import read_rows
 from engine.services.access import (
     ROLES_IN_CASE,
     CaseRoles,
@@ -233,7 +234,7 @@ def complete_task(
     case_id = locked.case.id
     rows: dict[str, Any] = {}
     holdings: set[tuple[str, int | None]] = set()
-    for r in session.execute(_CASE_INDEX_AND_ROLES, {"case_id": case_id, "user_id": actor.user_id}):
+    for r in read_rows(session, _CASE_INDEX_AND_ROLES, {"case_id": case_id, "user_id": actor.user_id}):
         if r.source == "task":
             rows[r.key] = r
         else:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from engine.clock import utcnow
 from engine.errors import NotFoundError, PermissionDeniedError, ValidationError
 from engine.persistence import ApiToken, User
+from engine.persistence.database import read_rows
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
 
@@ -105,7 +106,7 @@ def authenticate(session: Session, secret: str) -> Actor | None:
     """The actor a bearer token stands for, or None (unknown, revoked, expired, inactive user)."""
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    row = session.execute(_BY_HASH, {"token_hash": _hash(secret)}).one_or_none()
+    row = read_rows(session, _BY_HASH, {"token_hash": _hash(secret)}).one_or_none()
     if row is None:
         return None
     now = utcnow()
