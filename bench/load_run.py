@@ -46,7 +46,8 @@ latency is users / throughput by Little's law).
 a light gevent client, instead of locust: a second measurement of the same stream with less
 client-side work around each request (see that module for what the two showed).
 
-Run: ``.venv/bin/python bench/load_run.py [--cases 2000 --users 50 --duration 120] [--stream [--rate R]]``
+Run: ``.venv/bin/python bench/load_run.py [--cases 2000 --users 50 --duration 120] [--mix loop|units]
+[--stream [--rate R [--client plain]]]``
 (``--profile DIR``: cProfile every gunicorn worker and print the top functions). Prints measured
 figures; the checks print PASS or FAIL. The same module is the locustfile (locust imports it with
 the user class below).
