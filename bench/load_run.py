@@ -530,8 +530,13 @@ class Servers:
     def start_scheduler(self) -> None:
         """Start (or restart) the one scheduler process."""
         log = open(self.logdir / "scheduler.log", "ab")  # noqa: SIM115 — the child keeps it
+        # At nice 10, as deploy/infora-scheduler.service runs it.
         self.scheduler = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "infora"), "scheduler"], cwd=ROOT, env=self.env, stdout=log, stderr=log
+            ["nice", "-n", "10", str(ROOT / ".venv" / "bin" / "infora"), "scheduler"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=log,
         )
 
 

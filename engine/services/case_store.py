@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Select, String, Table, bindparam, delete, func, insert, inspect, select, update
+from sqlalchemy import ARRAY, Select, String, Table, any_, bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
@@ -206,9 +206,10 @@ def _together_statement(
     ctes = []
     for n, write in enumerate(writes):
         if write is None:
-            statement: Any = delete(TASK_INDEX).where(
-                TASK_INDEX.c.task_id.in_(bindparam(f"w{n}_removed", expanding=True))
-            )
+            # = ANY(array), not an expanding IN: the statement's text then stays the same whatever
+            # the number of ids (not re-rendered on every execution, one prepared statement).
+            removed = bindparam(f"w{n}_removed", type_=ARRAY(TASK_INDEX.c.task_id.type))
+            statement: Any = delete(TASK_INDEX).where(TASK_INDEX.c.task_id == any_(removed))
         else:
             table, keys = write
             # INSERT … SELECT FROM unnest(column arrays): one statement for any number of rows,
