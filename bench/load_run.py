@@ -985,6 +985,8 @@ def phases(url: str, setup: Setup, reqs: Requests, seconds: int) -> None:
     """What the run did in each 10 s window, from the history: completions of the unit steps and
     of the PDSA loop's steps (which cost more: the case's tree is larger and the cycle record is
     written), timer firings, and the clients' inbox look-ups."""
+    from datetime import datetime
+
     from sqlalchemy import select
 
     from engine.persistence import AuditEvent
@@ -993,6 +995,7 @@ def phases(url: str, setup: Setup, reqs: Requests, seconds: int) -> None:
     start = min(r["t"] for r in reqs.rows)
     windows = seconds // 10
     unit, pdsa, fired = ([0] * windows for _ in range(3))
+    late: list[float] = []  # seconds from a timer's due time to its firing
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as s:
@@ -1002,6 +1005,8 @@ def phases(url: str, setup: Setup, reqs: Requests, seconds: int) -> None:
                 )
             )
             for at, action, details in rows:
+                if action == "timer_fired" and (details or {}).get("due_at"):
+                    late.append((at - datetime.fromisoformat(details["due_at"])).total_seconds())
                 w = int((at.timestamp() - start) // 10)
                 if not 0 <= w < windows:
                     continue
@@ -1026,6 +1031,11 @@ def phases(url: str, setup: Setup, reqs: Requests, seconds: int) -> None:
         ("inbox look-ups", inbox),
     ):
         print(f"    {label:22s} {' '.join(f'{c:5d}' for c in counts)}")
+    if late:
+        print(
+            f"  timers fired after their due time by: p50 {statistics.median(late):.1f} s, "
+            f"p95 {pct(late, 0.95):.1f} s, max {max(late):.1f} s ({len(late)} firings; the scheduler runs at nice 10)"
+        )
 
 
 def server_errors(logdir: Path, checks: Checks) -> None:

@@ -116,7 +116,7 @@ def _with_etag(info: Any) -> tuple[Any, int, dict[str, str]]:
 
 @blp.route("/cases")
 class Cases(MethodView):
-    @blp.arguments(CaseListArgs, location="query")
+    @blp.arguments(CaseListArgs(), location="query")
     @blp.response(200, CasePage)
     @errors(blp)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +128,7 @@ class Cases(MethodView):
         )  # fmt: skip
         return paginate(items, total, args)
 
-    @blp.arguments(CaseStartSchema)
+    @blp.arguments(CaseStartSchema())
     @blp.response(201, CaseSchema)
     @errors(blp, 403, 404)
     def post(self, body: dict[str, Any]) -> Any:
@@ -161,7 +161,7 @@ class CaseHistory(MethodView):
 
 @blp.route(f"/cases/<{ID}:case_id>/signals")
 class CaseSignals(MethodView):
-    @blp.arguments(SignalSchema)
+    @blp.arguments(SignalSchema())
     @blp.response(200, SignalResultSchema)
     @errors(blp, 403, 404, 409, 412)
     def post(self, body: dict[str, Any], case_id: int) -> Any:
@@ -182,7 +182,7 @@ def _status_route(action: str, change: Any, doc: str) -> None:
     view = type(
         f"Case{action.title()}",
         (MethodView,),
-        {"post": blp.response(200, CaseSchema)(blp.arguments(ReasonSchema)(errors(blp, 403, 404, 409, 412)(post)))},
+        {"post": blp.response(200, CaseSchema)(blp.arguments(ReasonSchema())(errors(blp, 403, 404, 409, 412)(post)))},
     )
     blp.route(f"/cases/<{ID}:case_id>/{action}")(view)
 

@@ -285,7 +285,7 @@ class CaseMeasures(MethodView):
             for s in list_measures(get_session(), g.actor, case_id)
         ]
 
-    @blp.arguments(MeasureInSchema)
+    @blp.arguments(MeasureInSchema())
     @blp.response(201, MeasureSchema)
     @errors(blp, 403, 404)
     def post(self, body: dict[str, Any], case_id: int) -> Any:
@@ -301,7 +301,7 @@ class MeasureResource(MethodView):
         """A measure with its case's units and whether you may change it."""
         return _detail(measure_id)
 
-    @blp.arguments(MeasureChangeSchema)
+    @blp.arguments(MeasureChangeSchema())
     @blp.response(200, MeasureDetailSchema)
     @errors(blp, 403, 404)
     def patch(self, body: dict[str, Any], measure_id: int) -> Any:
@@ -313,7 +313,7 @@ class MeasureResource(MethodView):
 
 @blp.route(f"/measures/<{ID}:measure_id>/chart")
 class MeasureChart(MethodView):
-    @blp.arguments(ScopeArgs, location="query")
+    @blp.arguments(ScopeArgs(), location="query")
     @blp.response(200, ChartSchema)
     @errors(blp, 403, 404)
     def get(self, args: dict[str, Any], measure_id: int) -> Any:
@@ -324,7 +324,7 @@ class MeasureChart(MethodView):
 
 @blp.route(f"/measures/<{ID}:measure_id>/data-points")
 class DataPoints(MethodView):
-    @blp.arguments(DataPointArgs, location="query")
+    @blp.arguments(DataPointArgs(), location="query")
     @blp.response(200, DataPointPage)
     @errors(blp, 403, 404)
     def get(self, args: dict[str, Any], measure_id: int) -> Any:
@@ -333,7 +333,7 @@ class DataPoints(MethodView):
         start = (args["page"] - 1) * args["page_size"]
         return paginate(points[start : start + args["page_size"]], len(points), args)
 
-    @blp.arguments(DataPointInSchema)
+    @blp.arguments(DataPointInSchema())
     @blp.response(200, SavedPointSchema)
     @errors(blp, 403, 404)
     def post(self, body: dict[str, Any], measure_id: int) -> Any:
@@ -345,7 +345,7 @@ class DataPoints(MethodView):
 
 @blp.route(f"/measures/<{ID}:measure_id>/data-points/import")
 class DataPointImport(MethodView):
-    @blp.arguments(ImportInSchema)
+    @blp.arguments(ImportInSchema())
     @blp.response(200, ImportResultSchema)
     @errors(blp, 403, 404)
     def post(self, body: dict[str, Any], measure_id: int) -> Any:
@@ -356,7 +356,7 @@ class DataPointImport(MethodView):
 
 @blp.route(f"/measures/<{ID}:measure_id>/data-points.csv")
 class DataPointExport(MethodView):
-    @blp.arguments(ExportArgs, location="query")
+    @blp.arguments(ExportArgs(), location="query")
     @blp.response(200, {"type": "string"}, content_type="text/csv", description="semicolon separated, UTF-8")
     @errors(blp, 403, 404)
     def get(self, args: dict[str, Any], measure_id: int) -> Response:

@@ -215,7 +215,7 @@ class Models(MethodView):
 
 @blp.route("/models/drafts")
 class Drafts(MethodView):
-    @blp.arguments(DraftInSchema)
+    @blp.arguments(DraftInSchema())
     @blp.response(201, DraftSchema)
     @errors(blp, 403, 409, 413)
     def post(self, body: dict[str, Any]) -> Any:
@@ -231,8 +231,8 @@ class Drafts(MethodView):
 
 @blp.route("/models/drafts/files")
 class DraftFiles(MethodView):
-    @blp.arguments(UploadArgs, location="query")
-    @blp.arguments(UploadSchema, location="files")
+    @blp.arguments(UploadArgs(), location="query")
+    @blp.arguments(UploadSchema(), location="files")
     @blp.response(201, DraftSchema)
     @errors(blp, 403, 409, 413)
     def post(self, args: dict[str, Any], files: dict[str, Any]) -> Any:
@@ -273,7 +273,7 @@ class DraftResource(MethodView):
         """A draft with its XML, forms and validation issues."""
         return _draft_json(get_draft(get_session(), g.actor, draft_id))
 
-    @blp.arguments(DraftSaveSchema)
+    @blp.arguments(DraftSaveSchema())
     @blp.response(200, DraftSchema)
     @errors(blp, 403, 404, 409, 413)
     def put(self, body: dict[str, Any], draft_id: int) -> Any:
@@ -326,7 +326,7 @@ class VersionForms(MethodView):
 
 @blp.route(f"/models/versions/<{ID}:version_id>/status")
 class VersionStatus(MethodView):
-    @blp.arguments(VersionStatusSchema)
+    @blp.arguments(VersionStatusSchema())
     @blp.response(200, VersionStatusSchema)
     @errors(blp, 403, 404, 409)
     def put(self, body: dict[str, Any], version_id: int) -> Any:
@@ -338,7 +338,7 @@ class VersionStatus(MethodView):
 
 @blp.route("/models/versions/diff")
 class VersionDiff(MethodView):
-    @blp.arguments(DiffArgs, location="query")
+    @blp.arguments(DiffArgs(), location="query")
     @blp.response(200, DiffSchema)
     @errors(blp, 403, 404)
     def get(self, args: dict[str, Any]) -> Any:
@@ -349,7 +349,7 @@ class VersionDiff(MethodView):
 
 @blp.route(f"/models/versions/<{ID}:version_id>/dry-run")
 class MigrationDryRun(MethodView):
-    @blp.arguments(CaseIdsSchema)
+    @blp.arguments(CaseIdsSchema())
     @blp.response(200, CaseMoveSchema(many=True))
     @errors(blp, 403, 404)
     def post(self, body: dict[str, Any], version_id: int) -> Any:
@@ -362,7 +362,7 @@ class MigrationDryRun(MethodView):
 
 @blp.route(f"/models/versions/<{ID}:version_id>/migrate")
 class Migration(MethodView):
-    @blp.arguments(CaseIdsSchema)
+    @blp.arguments(CaseIdsSchema())
     @blp.response(200, CaseMoveSchema(many=True))
     @errors(blp, 403, 404)
     def post(self, body: dict[str, Any], version_id: int) -> Any:

@@ -39,7 +39,7 @@ class MarkedSchema(ma.Schema):
 
 @blp.route("/notifications")
 class Notifications(MethodView):
-    @blp.arguments(ListArgs, location="query")
+    @blp.arguments(ListArgs(), location="query")
     @blp.response(200, NotificationSchema(many=True))
     @errors(blp)
     def get(self, args: dict[str, Any]) -> Any:

@@ -137,7 +137,7 @@ CyclePage = page_schema(CycleSummarySchema, "CyclePage")
 
 @blp.route(f"/cases/<{ID}:case_id>/cycles")
 class CaseCycles(MethodView):
-    @blp.arguments(CycleArgs, location="query")
+    @blp.arguments(CycleArgs(), location="query")
     @blp.response(200, CyclePage)
     @errors(blp, 403, 404)
     def get(self, args: dict[str, Any], case_id: int) -> Any:
@@ -167,7 +167,7 @@ class Ramp(MethodView):
 
 @blp.route("/learning")
 class Learning(MethodView):
-    @blp.arguments(LearningArgs, location="query")
+    @blp.arguments(LearningArgs(), location="query")
     @blp.response(200, LearningPageSchema)
     @errors(blp)
     def get(self, args: dict[str, Any]) -> Any:

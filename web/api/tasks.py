@@ -137,7 +137,7 @@ def _expected_version() -> int | None:
 
 @blp.route("/tasks")
 class Inbox(MethodView):
-    @blp.arguments(InboxArgs, location="query")
+    @blp.arguments(InboxArgs(), location="query")
     @blp.response(200, InboxPage)
     @errors(blp)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +165,7 @@ class TaskResource(MethodView):
 
 @blp.route(f"/tasks/<{TASK_ID}:task_id>/complete")
 class TaskComplete(MethodView):
-    @blp.arguments(CompleteSchema)
+    @blp.arguments(CompleteSchema())
     @blp.response(200, CompletedSchema)
     @errors(blp, 403, 404, 409, 412)
     def post(self, body: dict[str, Any], task_id: str) -> Any:
@@ -205,7 +205,7 @@ class TaskUnclaim(MethodView):
 
 @blp.route(f"/tasks/<{TASK_ID}:task_id>/reassign")
 class TaskReassign(MethodView):
-    @blp.arguments(ReassignSchema)
+    @blp.arguments(ReassignSchema())
     @blp.response(200, TaskSchema)
     @errors(blp, 403, 404, 409)
     def post(self, body: dict[str, Any], task_id: str) -> Any:
@@ -215,7 +215,7 @@ class TaskReassign(MethodView):
 
 @blp.route(f"/tasks/<{TASK_ID}:task_id>/comments")
 class TaskComments(MethodView):
-    @blp.arguments(CommentInSchema)
+    @blp.arguments(CommentInSchema())
     @blp.response(201, CommentSchema)
     @errors(blp, 403, 404)
     def post(self, body: dict[str, Any], task_id: str) -> Any:

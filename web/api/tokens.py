@@ -47,7 +47,7 @@ class Tokens(MethodView):
         """Your tokens, newest first (never their secrets)."""
         return list_tokens(get_session(), g.actor)
 
-    @blp.arguments(NewTokenSchema)
+    @blp.arguments(NewTokenSchema())
     @blp.response(201, CreatedTokenSchema)
     @errors(blp, 403)
     def post(self, body: dict[str, Any]) -> Any:
