@@ -124,7 +124,13 @@ def test_text_no_database_stores_is_refused_before_any_view(world: World) -> Non
     refused = error(coordinator.post("/tokens", {"name": "nul\u0000tecken"}), 422, "validation")
     assert refused["errors"] == {"": [refused["errors"][""][0]]}
     error(coordinator.get("/tasks?step=a%00b"), 422)
+    error(coordinator.post("/tokens", {"name": "ensam \ud800 surrogat"}), 422, "validation")
+    error(coordinator.post("/tokens", {"name": "bakvänd \udc00"}), 422, "validation")
     assert [t["name"] for t in coordinator.get("/tokens").get_json()] == ["coordinator"]
+    # Escapes that are storable text pass: a surrogate pair (an emoji), Swedish letters, and an
+    # escaped backslash before "u0000" (the text \u0000, not a NUL).
+    for name in ("glad 😀", "åäö ÅÄÖ", "snedstreck \\u0000"):
+        assert coordinator.post("/tokens", {"name": name}).status_code == HTTPStatus.CREATED, name
 
 
 def test_the_session_cookie_reads_but_writes_only_with_the_csrf_token(world: World) -> None:
