@@ -530,9 +530,9 @@ class Servers:
     def start_scheduler(self) -> None:
         """Start (or restart) the one scheduler process."""
         log = open(self.logdir / "scheduler.log", "ab")  # noqa: SIM115 — the child keeps it
-        # At nice 10, as deploy/infora-scheduler.service runs it.
+        # At nice 5, as deploy/infora-scheduler.service runs it.
         self.scheduler = subprocess.Popen(
-            ["nice", "-n", "10", str(ROOT / ".venv" / "bin" / "infora"), "scheduler"],
+            ["nice", "-n", "5", str(ROOT / ".venv" / "bin" / "infora"), "scheduler"],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -984,7 +984,8 @@ PDSA_STEPS = frozenset({"Planera", "Göra", "Studera", "Agera"})
 def phases(url: str, setup: Setup, reqs: Requests, seconds: int) -> None:
     """What the run did in each 10 s window, from the history: completions of the unit steps and
     of the PDSA loop's steps (which cost more: the case's tree is larger and the cycle record is
-    written), timer firings, and the clients' inbox look-ups."""
+    written), timer firings, the clients' inbox look-ups, and completions that lost a race with
+    another user (409: not counted as completions)."""
     from datetime import datetime
 
     from sqlalchemy import select
@@ -1018,23 +1019,28 @@ def phases(url: str, setup: Setup, reqs: Requests, seconds: int) -> None:
                     unit[w] += 1
     finally:
         engine.dispose()
-    inbox = [0] * windows
+    inbox, races = [0] * windows, [0] * windows
     for r in reqs.of("inbox"):
         w = int((r["t"] - start) // 10)
         if 0 <= w < windows:
             inbox[w] += 1
+    for r in reqs.of("complete"):
+        w = int((r["t"] - start) // 10)
+        if r["status"] == 409 and 0 <= w < windows:
+            races[w] += 1
     print("  per 10 s window (from the history):")
     for label, counts in (
         ("unit-step completions", unit),
         ("PDSA-step completions", pdsa),
         ("timer firings", fired),
         ("inbox look-ups", inbox),
+        ("races lost (409)", races),
     ):
         print(f"    {label:22s} {' '.join(f'{c:5d}' for c in counts)}")
     if late:
         print(
             f"  timers fired after their due time by: p50 {statistics.median(late):.1f} s, "
-            f"p95 {pct(late, 0.95):.1f} s, max {max(late):.1f} s ({len(late)} firings; the scheduler runs at nice 10)"
+            f"p95 {pct(late, 0.95):.1f} s, max {max(late):.1f} s ({len(late)} firings; the scheduler runs at nice 5)"
         )
 
 
