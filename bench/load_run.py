@@ -1064,7 +1064,7 @@ def server_errors(logdir: Path, checks: Checks) -> None:
 
 def server_times(log: Path) -> None:
     """The same requests as the server timed them (its access lines: from the first hook to the
-    response, in the worker). At 50 users locust's own event loop adds tens of milliseconds to
+    response's last hook, in the worker; the commit in the teardown comes after). At 50 users locust's own event loop adds tens of milliseconds to
     what it measures: on one server and load, a plain gevent client with the same HTTP library
     saw p50 8.6 ms / p95 11.5 ms for the inbox where a minimal locust user saw 66 / 159 ms."""
     kinds: dict[str, list[float]] = {"inbox": [], "open": [], "complete": []}
@@ -1085,6 +1085,43 @@ def server_times(log: Path) -> None:
                 f"  {op:8s} in the server: p50 {statistics.median(times):6.1f} ms, p95 {pct(times, 0.95):6.1f} ms, "
                 f"p99 {pct(times, 0.99):6.1f} ms"
             )
+
+
+def latency_split(log: Path, reqs: Requests, users: list[int]) -> None:
+    """Where a successful completion's time went, as its client timed it: before the server's first
+    hook (the client sending, the request waiting in the listen queue for a free worker, gunicorn
+    reading it), in the server (its access line's span: first hook to the response's last hook),
+    and after that (the commit in the request's teardown, gunicorn writing the response, the client
+    reading it). Client and server lines are matched by task and user; the server's clock is the
+    same machine's, its times in milliseconds."""
+    from datetime import datetime
+
+    spans: dict[tuple[str, Any], tuple[float, float]] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if '"infora.access"' not in line:
+            continue
+        entry = json.loads(line)
+        path = entry.get("path", "")
+        if entry.get("method") == "POST" and path.endswith("/complete") and entry.get("status") == 200:
+            end = datetime.fromisoformat(entry["time"]).timestamp()
+            spans[(path.split("/")[-2], entry.get("user_id"))] = (end - entry["duration_ms"] / 1000, end)
+    before, inside, after = [], [], []
+    for r in reqs.successes:
+        span = spans.get((r["task"], users[r["user"] % len(users)]))
+        if span is not None:
+            before.append((span[0] - r["t"]) * 1000)
+            inside.append((span[1] - span[0]) * 1000)
+            after.append((r["t"] + r["ms"] / 1000 - span[1]) * 1000)
+    if not before:
+        return
+    print(
+        f"  a successful completion's time as its client saw it, split ({len(before)} of {len(reqs.successes)} matched):"
+    )
+    for label, values in (("before the server", before), ("in the server", inside), ("after (commit, write)", after)):
+        print(
+            f"    {label:18s} p50 {statistics.median(values):6.1f} ms, p95 {pct(values, 0.95):6.1f} ms, "
+            f"p99 {pct(values, 0.99):6.1f} ms"
+        )
 
 
 def print_sql_stats(pg: Any, top: int = 20) -> None:
@@ -1344,6 +1381,7 @@ def main() -> None:
         throughput(reqs, args.duration)
         phases(pg.url, setup, reqs, args.duration)
         server_times(logdir / "gunicorn.log")
+        latency_split(logdir / "gunicorn.log", reqs, setup.extra["users"])
         print(f"  {meter.report()}")
         print(
             f"  machine speed: a reference loop took {speed_before:.0f} ms of CPU before the run and "
