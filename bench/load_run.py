@@ -1064,9 +1064,10 @@ def server_errors(logdir: Path, checks: Checks) -> None:
 
 def server_times(log: Path) -> None:
     """The same requests as the server timed them (its access lines: from the first hook to the
-    response's last hook, in the worker; the commit in the teardown comes after). At 50 users locust's own event loop adds tens of milliseconds to
-    what it measures: on one server and load, a plain gevent client with the same HTTP library
-    saw p50 8.6 ms / p95 11.5 ms for the inbox where a minimal locust user saw 66 / 159 ms."""
+    response's last hook, in the worker; the commit in the teardown comes after). At 50 users
+    locust's own event loop adds tens of milliseconds to what it measures: on one server and load,
+    a plain gevent client with the same HTTP library saw p50 8.6 ms / p95 11.5 ms for the inbox
+    where a minimal locust user saw 66 / 159 ms."""
     kinds: dict[str, list[float]] = {"inbox": [], "open": [], "complete": []}
     for line in log.read_text(errors="replace").splitlines():
         if '"infora.access"' not in line:
