@@ -6,7 +6,8 @@ until no request is inside the app any more: werkzeug's request threads are daem
 context closed) would hand its database connection back to an engine already disposed: on
 PostgreSQL a ResourceWarning (an error here) when that connection is garbage-collected. Flask
 closes the request's session before it returns the response body, so the count ends there (not at
-``close()`` of the body, which werkzeug skips when the client has gone).
+``close()`` of the body, which werkzeug skips when the client has gone; the middleware reads and
+closes each body itself, so no file it was sending is left open either).
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ class InFlight:
             self.active += 1
         try:
             body: Iterable[bytes] = self.app(environ, start_response)
-            return body
+            # Read the body here and close it: werkzeug skips close() when the client has gone
+            # (a browser dropping a static file's connection), and the file left open was a
+            # ResourceWarning (an error here) whenever the collector found it.
+            try:
+                return [b"".join(body)]
+            finally:
+                close = getattr(body, "close", None)
+                if close is not None:
+                    close()
         finally:
             with self.changed:
                 self.active -= 1
