@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
-from engine.persistence import AuditEvent, Case, FormSubmission, TaskIndexRow
+from engine.persistence import AuditEvent, Case, CaseParticipant, FormSubmission, TaskIndexRow
 from engine.persistence.database import begin_write
 from engine.services import (
     ParticipantSpec,
@@ -78,6 +78,23 @@ def test_only_lane_role_holders_see_and_complete(at_units: tuple[Session, int, A
     complete_task(s, staff_a, row_a.task_id, data)
     s.commit()
     assert _snapshot(s, case_id) != before
+
+
+def test_a_completion_counts_a_role_given_earlier_in_the_same_unit_of_work(
+    at_units: tuple[Session, int, Any, list[int]],
+) -> None:
+    # The completion's reads run on the session's connection (read_rows), past the ORM's autoflush:
+    # what the session holds unflushed must still be flushed first, or this role would not count.
+    s, case_id, _team, (a, _b) = at_units
+    row = task_row(s, case_id, "step_07_implementation_plan", unit=a)
+    data = form_data(s, case_id, row, {"already_compliant": True})
+    newcomer = make_actor(s, "nykomling")
+    s.add(CaseParticipant(case_id=case_id, user_id=newcomer.user_id, role_code="lokal_verksamhet", unit_id=a))
+    complete_task(s, newcomer, row.task_id, data)
+    s.commit()
+    assert s.scalar(select(FormSubmission.submitted_by_id).where(FormSubmission.task_id == row.task_id)) == (
+        newcomer.user_id
+    )
 
 
 def test_coordinator_reassigns_and_claims_are_exclusive(at_units: tuple[Session, int, Any, list[int]]) -> None:
