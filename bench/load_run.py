@@ -60,6 +60,7 @@ import collections
 import json
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -86,6 +87,8 @@ ADOPT_ENV = "INFORA_LOAD_ADOPT"
 PACING_ENV = "INFORA_LOAD_PACING"
 STREAM_ENV = "INFORA_LOAD_STREAM"
 INTERVAL_ENV = "INFORA_LOAD_INTERVAL"
+SCHEDULER_NICE = 5
+"""The scheduler's priority below the web workers, as deploy/infora-scheduler.service sets it."""
 VGR_ROLES = ("kunskapsstyrning", "samordningsrad", "rpt", "inforandeansvarig")
 
 
@@ -310,14 +313,19 @@ LOOP_POSITIONS: list[tuple[str, dict[str, Any]]] = [
 LOOP_TIMERS: list[tuple[str, dict[str, Any]]] = [("pdsa_do@1:", {})]
 
 
+SECONDS_CYCLE = re.compile(r"PT(\d+)S")
+"""The only cycle duration a staggered set-up takes (``cycle_spread``): whole seconds."""
+
+
 def cycle_of(plan: dict[str, Any], n: int) -> str:
     """The PDSA cycle duration of case ``n``: the plan's, or with ``cycle_spread`` S a staggered
     ``cycle`` + (n mod S) seconds, so timers started together fall due spread over S seconds."""
     spread = plan.get("cycle_spread", 0)
     if not spread:
         return str(plan["cycle"])
-    seconds = int(plan["cycle"].removeprefix("PT").removesuffix("S"))
-    return f"PT{seconds + n % spread}S"
+    seconds = SECONDS_CYCLE.fullmatch(plan["cycle"])
+    assert seconds is not None, "main() refuses a staggered cycle not in seconds"
+    return f"PT{int(seconds[1]) + n % spread}S"
 
 
 def _make_cases(url: str, numbers: list[int], plan: dict[str, Any]) -> list[int]:
@@ -530,9 +538,8 @@ class Servers:
     def start_scheduler(self) -> None:
         """Start (or restart) the one scheduler process."""
         log = open(self.logdir / "scheduler.log", "ab")  # noqa: SIM115 — the child keeps it
-        # At nice 5, as deploy/infora-scheduler.service runs it.
         self.scheduler = subprocess.Popen(
-            ["nice", "-n", "5", str(ROOT / ".venv" / "bin" / "infora"), "scheduler"],
+            ["nice", "-n", str(SCHEDULER_NICE), str(ROOT / ".venv" / "bin" / "infora"), "scheduler"],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -1040,7 +1047,7 @@ def phases(url: str, setup: Setup, reqs: Requests, seconds: int) -> None:
     if late:
         print(
             f"  timers fired after their due time by: p50 {statistics.median(late):.1f} s, "
-            f"p95 {pct(late, 0.95):.1f} s, max {max(late):.1f} s ({len(late)} firings; the scheduler runs at nice 5)"
+            f"p95 {pct(late, 0.95):.1f} s, max {max(late):.1f} s ({len(late)} firings; the scheduler runs at nice {SCHEDULER_NICE})"
         )
 
 
@@ -1062,17 +1069,19 @@ def server_errors(logdir: Path, checks: Checks) -> None:
     checks.check("no error in the web workers' and the scheduler's logs", not bad, f"{len(bad)} lines")
 
 
-def server_times(log: Path) -> None:
+def access_lines(log: Path) -> list[dict[str, Any]]:
+    """The web workers' access lines (JSON, web/request_log.py) from their log, read once."""
+    return [json.loads(line) for line in log.read_text(errors="replace").splitlines() if '"infora.access"' in line]
+
+
+def server_times(entries: list[dict[str, Any]]) -> None:
     """The same requests as the server timed them (its access lines: from the first hook to the
     response's last hook, in the worker; the commit in the teardown comes after). At 50 users
     locust's own event loop adds tens of milliseconds to what it measures: on one server and load,
     a plain gevent client with the same HTTP library saw p50 8.6 ms / p95 11.5 ms for the inbox
     where a minimal locust user saw 66 / 159 ms."""
     kinds: dict[str, list[float]] = {"inbox": [], "open": [], "complete": []}
-    for line in log.read_text(errors="replace").splitlines():
-        if '"infora.access"' not in line:
-            continue
-        entry = json.loads(line)
+    for entry in entries:
         path, method = entry.get("path", ""), entry.get("method")
         if path == "/api/v1/tasks":
             kinds["inbox"].append(entry["duration_ms"])
@@ -1088,7 +1097,7 @@ def server_times(log: Path) -> None:
             )
 
 
-def latency_split(log: Path, reqs: Requests, users: list[int]) -> None:
+def latency_split(entries: list[dict[str, Any]], reqs: Requests, users: list[int]) -> None:
     """Where a successful completion's time went, as its client timed it: before the server's first
     hook (the client sending, the request waiting in the listen queue for a free worker, gunicorn
     reading it), in the server (its access line's span: first hook to the response's last hook),
@@ -1098,10 +1107,7 @@ def latency_split(log: Path, reqs: Requests, users: list[int]) -> None:
     from datetime import datetime
 
     spans: dict[tuple[str, Any], tuple[float, float]] = {}
-    for line in log.read_text(errors="replace").splitlines():
-        if '"infora.access"' not in line:
-            continue
-        entry = json.loads(line)
+    for entry in entries:
         path = entry.get("path", "")
         if entry.get("method") == "POST" and path.endswith("/complete") and entry.get("status") == 200:
             end = datetime.fromisoformat(entry["time"]).timestamp()
@@ -1287,6 +1293,10 @@ def main() -> None:
         parser.error("--rate paces the completion stream: give --stream too")
     if args.client == "plain" and not args.rate:
         parser.error("--client plain offers an even rate: give --stream --rate R")
+    if args.mix == "loop" and args.cycle and not SECONDS_CYCLE.fullmatch(args.cycle):
+        parser.error("--mix loop staggers the cycles by seconds: give --cycle as PT<n>S (e.g. PT40S)")
+    if args.cycle_spread < 1:
+        parser.error("--cycle-spread: at least 1 second")
 
     from pg import throwaway_postgres
 
@@ -1381,8 +1391,9 @@ def main() -> None:
         print(f"\nResults ({len(reqs.rows)} requests):")
         throughput(reqs, args.duration)
         phases(pg.url, setup, reqs, args.duration)
-        server_times(logdir / "gunicorn.log")
-        latency_split(logdir / "gunicorn.log", reqs, setup.extra["users"])
+        entries = access_lines(logdir / "gunicorn.log")
+        server_times(entries)
+        latency_split(entries, reqs, setup.extra["users"])
         print(f"  {meter.report()}")
         print(
             f"  machine speed: a reference loop took {speed_before:.0f} ms of CPU before the run and "

@@ -65,9 +65,9 @@ def _ping_when_idle(engine: Engine, after: float) -> None:
     """Ping a pooled connection before use only when it has been idle ``after`` seconds or more.
 
     SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip on every request (5 % of
-    a busy web worker's wall-clock time in a load run's profile). A connection is lost when the server restarts, fails over or
-    drops idle connections — after a quiet spell, which is when this pings. Lost while in steady
-    use, the request that finds out fails, and the pool then replaces every connection older than
+    a busy web worker's wall-clock time in a load run's profile). A connection is lost when the
+    server restarts, fails over or drops idle connections — after a quiet spell, which is when this
+    pings. Lost while in steady use, the request that finds out fails, and the pool then replaces every connection older than
     the failure (SQLAlchemy's invalidation), so the next request gets a fresh one; a request in
     flight at a restart fails with either setting. Raising DisconnectionError from the checkout
     event makes the pool discard the connection and hand out a new one (the pool's documented
