@@ -61,6 +61,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -1288,6 +1289,12 @@ def main() -> None:
     )
     parser.add_argument("--profile", type=Path, default=None, help="cProfile the gunicorn workers into this folder")
     parser.add_argument("--sql-stats", action="store_true", help="print the statements that took the database longest")
+    parser.add_argument(
+        "--keep-logs",
+        type=Path,
+        default=None,
+        help="copy the run's logs (the client's request log, the workers' and the scheduler's) into this folder",
+    )
     args = parser.parse_args()
     if args.rate and not args.stream:
         parser.error("--rate paces the completion stream: give --stream too")
@@ -1387,6 +1394,8 @@ def main() -> None:
                 meter.sample(**{args.client: client.pid})
                 time.sleep(1)
             time.sleep(1)
+        if args.keep_logs:
+            shutil.copytree(logdir, args.keep_logs, dirs_exist_ok=True)
         reqs = Requests.read(log)
         print(f"\nResults ({len(reqs.rows)} requests):")
         throughput(reqs, args.duration)
