@@ -106,3 +106,31 @@ def test_one_thread_means_sync_workers_and_more_mean_gthread(tmp_path: Path) -> 
         assert done.returncode == 0, done.stderr
         classes.append(done.stdout.strip())
     assert classes == ["sync", "gthread"]
+
+
+def test_gunicorn_formats_no_access_line_of_its_own(tmp_path: Path) -> None:
+    # With JSON logs the config gives gunicorn a logging configuration, and gunicorn then counts its
+    # access log as on: its stock logger would build the access fields of every request (here it
+    # fails on the empty request) for a logger with no handler.
+    probe = (
+        "import runpy\n"
+        "from gunicorn.config import Config\n"
+        f"settings = runpy.run_path({str(CONFIG)!r})\n"
+        "cfg = Config()\n"
+        "for name, value in settings.items():\n"
+        "    if name in cfg.settings:\n"
+        "        cfg.set(name, value)\n"
+        "log = cfg.logger_class(cfg)\n"
+        "assert log.access_log_enabled\n"
+        "print(log.access(None, None, {}, None))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=_env(tmp_path, INFORA_LOG_FORMAT="json"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "None"
