@@ -44,7 +44,7 @@ import os
 import sys
 from typing import Any
 
-from gunicorn.glogging import Logger
+from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 from engine.config import ConfigurationError, load_settings
 
@@ -69,7 +69,6 @@ preload_app = False
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
 proc_name = "infora-web"
-
 
 
 class ApplicationAccessLog(Logger):  # type: ignore[misc]
