@@ -8,7 +8,7 @@ outlives the workflow state and can be searched across cases.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -89,3 +89,8 @@ class PdsaCycle(Base):
     search_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Core handles for the PDSA step's record (services/pdsa.py ``record_step``: plain rows, no ORM).
+PDSA_RAMPS: Table = cast(Table, PdsaRamp.__table__)
+PDSA_CYCLES: Table = cast(Table, PdsaCycle.__table__)

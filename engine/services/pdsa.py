@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from engine.clock import utcnow
 from engine.errors import NotFoundError
 from engine.persistence import Case, DataPoint, Measure, PdsaCycle, PdsaRamp, Unit
-from engine.persistence.pdsa import ramp_measures
+from engine.persistence.database import read_rows
+from engine.persistence.pdsa import PDSA_CYCLES, PDSA_RAMPS, ramp_measures
 from engine.services.access import participant_roles
 from engine.services.actors import Actor
 from engine.workdays import STOCKHOLM, add_duration
@@ -94,28 +95,28 @@ def _standing(session: Session, case_id: int, unit_id: int | None) -> _Standing:
     return _Standing(found[0], found[1], bool(found[2]))
 
 
-def _search_text(cycle: PdsaCycle) -> str:
+def _search_text(cycle: dict[str, Any]) -> str:
     """The Study and Act conclusions (and what they answer), folded for a case-insensitive search."""
-    parts = [cycle.objective, cycle.change_idea, cycle.learnt, cycle.next_cycle_plan]
-    parts += [str(r.get(k, "")) for r in cycle.results for k in ("question", "prediction", "result")]
+    parts = [cycle["objective"], cycle["change_idea"], cycle["learnt"], cycle["next_cycle_plan"]]
+    parts += [str(r.get(k, "")) for r in cycle["results"] for k in ("question", "prediction", "result")]
     return "\n".join(p for p in parts if p).casefold()
 
 
-def _link_measures(session: Session, ramp: PdsaRamp, data_collection: list[dict[str, Any]]) -> None:
+def _link_measures(session: Session, ramp_id: int, case_id: int, data_collection: list[dict[str, Any]]) -> None:
     """Tie the ramp to the case's measures its data-collection plan names (by name, any case)."""
     wanted = {str(row.get("measure", "")).strip().casefold() for row in data_collection}
     if not wanted:
         return
     # The case's measures and whether each is tied already, in one read. Names are matched here
     # with casefold ("ß" matches "ss"), which the database's lower() does not do.
-    linked = ramp_measures.c.ramp_id == ramp.id
+    linked = ramp_measures.c.ramp_id == ramp_id
     rows = session.execute(
         select(Measure.id, Measure.name, ramp_measures.c.ramp_id)
         .outerjoin(ramp_measures, and_(ramp_measures.c.measure_id == Measure.id, linked))
-        .where(Measure.case_id == ramp.case_id)
+        .where(Measure.case_id == case_id)
     ).all()
     new = [
-        {"ramp_id": ramp.id, "measure_id": mid}
+        {"ramp_id": ramp_id, "measure_id": mid}
         for mid, name, tied in rows
         if tied is None and name.casefold() in wanted
     ]
@@ -123,7 +124,7 @@ def _link_measures(session: Session, ramp: PdsaRamp, data_collection: list[dict[
         session.execute(insert(ramp_measures), new)
 
 
-def link_data_points(session: Session, cycle: PdsaCycle) -> None:
+def link_data_points(session: Session, cycle: PdsaCycle | _CyclePeriod) -> None:
     """Point the unit's data points of the cycle's period at the cycle (the cycle in force)."""
     measures = select(Measure.id).where(Measure.case_id == cycle.case_id).scalar_subquery()
     unit = DataPoint.unit_id.is_(None) if cycle.unit_id is None else DataPoint.unit_id == cycle.unit_id
@@ -147,6 +148,62 @@ def cycle_in_force(session: Session, case_id: int, unit_id: int | None, period: 
     )
 
 
+@dataclass(frozen=True)
+class _CyclePeriod:
+    """A cycle's id, place and period (what tying data points to it needs)."""
+
+    id: int
+    case_id: int
+    unit_id: int | None
+    started_on: date
+    ends_on: date
+
+
+@dataclass(frozen=True)
+class RecordedCycle:
+    """The cycle record a PDSA step wrote."""
+
+    id: int
+    ramp_id: int
+
+
+# What a step reads of the unit's active ramp and its latest cycle: the columns the step's logic
+# and the search text use, as plain values (the ORM's two entities cost twice the read).
+_RECORD_COLUMNS = (
+    "id", "number", "stage", "started_on", "ends_on", "objective", "change_idea", "learnt", "next_cycle_plan",
+    "results", "data_collection",
+)  # fmt: skip
+
+
+def _record_standing_query(unit: ColumnElement[bool]) -> Select[Any]:
+    latest = (
+        select(PDSA_CYCLES.c.id)
+        .where(PDSA_CYCLES.c.ramp_id == PDSA_RAMPS.c.id)
+        .order_by(PDSA_CYCLES.c.number.desc())
+        .limit(1)
+        .correlate(PDSA_RAMPS)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            PDSA_RAMPS.c.id.label("ramp_id"),
+            PDSA_RAMPS.c.change_idea.label("ramp_change_idea"),
+            *(PDSA_CYCLES.c[name].label(f"cycle_{name}") for name in _RECORD_COLUMNS),
+            _HAS_MEASURES.label("has_measures"),
+        )
+        .select_from(PDSA_RAMPS)
+        .outerjoin(PDSA_CYCLES, PDSA_CYCLES.c.id == latest)
+        .where(PDSA_RAMPS.c.case_id == bindparam("case_id"), unit, PDSA_RAMPS.c.status == "active")
+        .order_by(PDSA_RAMPS.c.id.desc())
+        .limit(1)
+    )
+
+
+# Built once, like the standing statements above.
+_RECORD_STANDING_IN_UNIT = _record_standing_query(PDSA_RAMPS.c.unit_id == bindparam("unit_id"))
+_RECORD_STANDING_IN_CASE = _record_standing_query(PDSA_RAMPS.c.unit_id.is_(None))
+
+
 def record_step(
     session: Session,
     *,
@@ -155,93 +212,128 @@ def record_step(
     stage: str,
     data: dict[str, Any],
     loop_ends_at: datetime | None = None,
-) -> PdsaCycle:
+) -> RecordedCycle:
     """Write a completed PDSA task's form into the unit's current cycle record.
 
     ``loop_ends_at`` is when the loop's timer fires after the task (the Do step is followed by the
     timer that ends the cycle's period); without it a cycle lasts three months from its Plan.
+
+    Every PDSA step runs this, so it reads and writes plain rows through the Core (a step's record
+    cost half as much CPU as through the ORM's entities and flush); the ORM's view of these rows in
+    this session is not refreshed.
     """
     now, day = utcnow(), today()
-    standing = _standing(session, case_id, unit_id)
-    ramp, cycle = standing.ramp, standing.cycle
-    new_period = stage == "plan" or cycle is None or cycle.stage == "done"
+    params = {"case_id": case_id, "unit_id": unit_id}
+    statement = _RECORD_STANDING_IN_CASE if unit_id is None else _RECORD_STANDING_IN_UNIT
+    found = read_rows(session, statement, params).first()
+    has_measures = bool(found.has_measures) if found is not None else bool(session.scalar(_HAS_MEASURES_ALONE, params))
+    ramp_id: int | None = found.ramp_id if found is not None else None
+    ramp_change_idea: str = found.ramp_change_idea if found is not None else ""
+    ramp_changes: dict[str, Any] = {}
+    last = (
+        {name: getattr(found, f"cycle_{name}") for name in _RECORD_COLUMNS}
+        if found is not None and found.cycle_id is not None
+        else None
+    )
+    new_period = stage == "plan" or last is None or last["stage"] == "done"
     if new_period:
-        if ramp is None:
-            ramp = PdsaRamp(
-                case_id=case_id,
-                unit_id=unit_id,
-                aim=str(data.get("aim") or data.get("objective") or ""),
-                change_idea=str(data.get("change_idea") or "")[:200],
-                started_on=day,
-            )
-            session.add(ramp)
-            session.flush()
+        if ramp_id is None:
+            ramp_change_idea = str(data.get("change_idea") or "")[:200]
+            ramp_id = session.execute(
+                insert(PDSA_RAMPS)
+                .values(
+                    case_id=case_id,
+                    unit_id=unit_id,
+                    aim=str(data.get("aim") or data.get("objective") or ""),
+                    change_idea=ramp_change_idea,
+                    started_on=day,
+                )
+                .returning(PDSA_RAMPS.c.id)
+            ).scalar_one()
         elif data.get("aim"):
-            ramp.aim = str(data["aim"])
-        if cycle is not None and cycle.stage != "done":
+            ramp_changes["aim"] = str(data["aim"])
+        if last is not None and last["stage"] != "done":
             # A Plan while the last cycle is unfinished: the loop was restarted (e.g. the case was
             # moved to another model version). The old cycle ends here, without an Act decision.
-            cycle.stage, cycle.completed_at = "done", now
+            session.execute(
+                update(PDSA_CYCLES).where(PDSA_CYCLES.c.id == last["id"]).values(stage="done", completed_at=now)
+            )
         ends = _local_date(loop_ends_at) if loop_ends_at else _local_date(add_duration(now, DEFAULT_CYCLE))
         # The texts and lists the steps below read are given here (not left to the column
-        # defaults of the INSERT), so the new record is written once, complete, at the flush.
-        cycle = PdsaCycle(
-            ramp_id=ramp.id,
-            case_id=case_id,
-            unit_id=unit_id,
-            number=(cycle.number + 1) if cycle else 1,
-            stage="plan",
-            started_on=day,
-            ends_on=max(ends, day),
-            objective="",
-            change_idea="",
-            data_collection=[],
-            results=[],
-            learnt="",
-            next_cycle_plan="",
-        )
-        session.add(cycle)
-    assert ramp is not None and cycle is not None
+        # defaults of the INSERT), so the new record is written once, complete.
+        cycle: dict[str, Any] = {
+            "ramp_id": ramp_id,
+            "case_id": case_id,
+            "unit_id": unit_id,
+            "number": (last["number"] + 1) if last else 1,
+            "stage": "plan",
+            "started_on": day,
+            "ends_on": max(ends, day),
+            "objective": "",
+            "change_idea": "",
+            "data_collection": [],
+            "results": [],
+            "learnt": "",
+            "next_cycle_plan": "",
+        }
+        changes = cycle  # the whole new record is written
+    else:
+        assert last is not None
+        cycle = dict(last)
+        changes = {}
+    assert ramp_id is not None
+
+    def put(key: str, value: Any) -> None:
+        cycle[key] = changes[key] = value
+
     if stage == "plan":
         for key in _PLAN_FIELDS:
             if key in data:
-                setattr(cycle, key, data[key])
-        cycle.change_idea = cycle.change_idea or ramp.change_idea
-        if not ramp.change_idea and cycle.change_idea:
-            ramp.change_idea = cycle.change_idea
-        cycle.stage = "do"
+                put(key, data[key])
+        put("change_idea", cycle["change_idea"] or ramp_change_idea)
+        if not ramp_change_idea and cycle["change_idea"]:
+            ramp_changes["change_idea"] = cycle["change_idea"]
+        put("stage", "do")
     elif stage == "do":
         for key in _DO_FIELDS:
             if key in data:
-                setattr(cycle, key, data[key])
+                put(key, data[key])
         if loop_ends_at is not None:
-            cycle.ends_on = max(_local_date(loop_ends_at), cycle.started_on)
-        cycle.stage = "study"
+            put("ends_on", max(_local_date(loop_ends_at), cycle["started_on"]))
+        put("stage", "study")
     elif stage == "study":
-        cycle.results = list(data.get("results") or [])
-        cycle.learnt = str(data.get("learnt") or "")
-        cycle.stage = "act"
+        put("results", list(data.get("results") or []))
+        put("learnt", str(data.get("learnt") or ""))
+        put("stage", "act")
     elif stage == "act":
         decision = str(data.get("act_decision") or "")
-        cycle.act_decision = decision or None
-        cycle.next_cycle_plan = str(data.get("next_cycle_plan") or "")
-        cycle.scale_up = bool(data.get("scale_up"))
-        cycle.stage, cycle.completed_at = "done", now
+        put("act_decision", decision or None)
+        put("next_cycle_plan", str(data.get("next_cycle_plan") or ""))
+        put("scale_up", bool(data.get("scale_up")))
+        put("stage", "done")
+        put("completed_at", now)
         if decision in ("adopt", "abandon"):
-            ramp.status = "adopted" if decision == "adopt" else "abandoned"
-            ramp.ended_on = day
-    cycle.search_text = _search_text(cycle)
-    cycle.updated_at = now
-    session.flush()
-    if not standing.has_measures:
-        return cycle  # no measure to tie the ramp to, no data point to tie the cycle to
+            ramp_changes.update(status="adopted" if decision == "adopt" else "abandoned", ended_on=day)
+    put("search_text", _search_text(cycle))
+    put("updated_at", now)
+    if new_period:
+        cycle_id = session.execute(insert(PDSA_CYCLES).values(**changes).returning(PDSA_CYCLES.c.id)).scalar_one()
+    else:
+        cycle_id = cycle["id"]
+        session.execute(update(PDSA_CYCLES).where(PDSA_CYCLES.c.id == cycle_id).values(**changes))
+    if ramp_changes:
+        session.execute(update(PDSA_RAMPS).where(PDSA_RAMPS.c.id == ramp_id).values(**ramp_changes))
+    recorded = RecordedCycle(cycle_id, ramp_id)
+    if not has_measures:
+        return recorded  # no measure to tie the ramp to, no data point to tie the cycle to
     if stage == "plan":
-        _link_measures(session, ramp, cycle.data_collection)
+        _link_measures(session, ramp_id, case_id, cycle["data_collection"])
     if new_period or stage == "do":
         # A new cycle's period, or its Do's end date: the data points already entered in it are
         # the cycle's; those entered later are tied to it as they come (services/measures.py).
-        link_data_points(session, cycle)
-    return cycle
+        period = _CyclePeriod(cycle_id, case_id, unit_id, cycle["started_on"], cycle["ends_on"])
+        link_data_points(session, period)
+    return recorded
 
 
 # -- prefill --------------------------------------------------------------------------------------

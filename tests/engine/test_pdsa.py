@@ -219,8 +219,9 @@ def test_a_step_without_a_plan_still_keeps_its_record(published: Session) -> Non
     # A case moved onto the loop mid-cycle (or from before cycle records existed): the Do still
     # lands in a record instead of being lost.
     case_id, _team, (unit, _b) = start_vgr(published, units=2)
-    cycle = record_step(published, case_id=case_id, unit_id=unit, stage="do", data={"observations": "Gjort."})
-    assert (cycle.number, cycle.stage, cycle.observations) == (1, "study", "Gjort.")
+    recorded = record_step(published, case_id=case_id, unit_id=unit, stage="do", data={"observations": "Gjort."})
+    cycle = published.get_one(PdsaCycle, recorded.id)
+    assert (cycle.ramp_id, cycle.number, cycle.stage, cycle.observations) == (recorded.ramp_id, 1, "study", "Gjort.")
 
 
 def test_the_cycle_record_is_not_readable_by_outsiders(published: Session) -> None:
