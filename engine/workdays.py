@@ -69,10 +69,19 @@ def next_working_day(day: date) -> date:
 
 def parse_duration(text: str) -> dict[str, float]:
     """The parts of an ISO 8601 duration; DurationError when it is not one."""
-    match = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        raise DurationError(f"'{text}' är ingen tidslängd enligt ISO 8601 (t.ex. P14D, P3M, PT12H).")
+    return dict(_duration_parts(text))
+
+
+# A model has a handful of durations, parsed again for every task made ready and every reminder
+# schedule: remembered (errors are not, and a bad text raises each time).
+@lru_cache(maxsize=256)
+def _duration_parts(text: str) -> tuple[tuple[str, float], ...]:
+    match = _DURATION.match(text.strip())
     if match is None:
         raise DurationError(f"'{text}' är ingen tidslängd enligt ISO 8601 (t.ex. P14D, P3M, PT12H).")
-    return {k: float(v) for k, v in match.groupdict().items() if v is not None}
+    return tuple((k, float(v)) for k, v in match.groupdict().items() if v is not None)
 
 
 def add_duration(start: datetime, duration: str) -> datetime:

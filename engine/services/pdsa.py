@@ -14,11 +14,12 @@ it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, insert, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
@@ -204,6 +205,28 @@ _RECORD_STANDING_IN_UNIT = _record_standing_query(PDSA_RAMPS.c.unit_id == bindpa
 _RECORD_STANDING_IN_CASE = _record_standing_query(PDSA_RAMPS.c.unit_id.is_(None))
 
 
+def _bound(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"v_{key}": value for key, value in values.items()}
+
+
+def _placeholders(table: Table, keys: tuple[str, ...]) -> dict[str, Any]:
+    # Named apart from the columns: an UPDATE would take a parameter named like a column as a
+    # value to SET.
+    return {key: bindparam(f"v_{key}", type_=table.c[key].type) for key in keys}
+
+
+# A step's writes, built once per set of columns (building and keying a statement on every step
+# cost about as much as running it).
+@functools.lru_cache(maxsize=64)
+def _cycle_insert(keys: tuple[str, ...]) -> Any:
+    return insert(PDSA_CYCLES).values(_placeholders(PDSA_CYCLES, keys)).returning(PDSA_CYCLES.c.id)
+
+
+@functools.lru_cache(maxsize=64)
+def _row_update(table: Table, keys: tuple[str, ...]) -> Any:
+    return update(table).where(table.c.id == bindparam("row_id")).values(_placeholders(table, keys))
+
+
 def record_step(
     session: Session,
     *,
@@ -316,13 +339,16 @@ def record_step(
             ramp_changes.update(status="adopted" if decision == "adopt" else "abandoned", ended_on=day)
     put("search_text", _search_text(cycle))
     put("updated_at", now)
+    # The session holds nothing unflushed (read_rows flushed it above): the writes go straight to
+    # its connection, each by a statement built once for its set of columns.
+    connection = session.connection()
     if new_period:
-        cycle_id = session.execute(insert(PDSA_CYCLES).values(**changes).returning(PDSA_CYCLES.c.id)).scalar_one()
+        cycle_id = connection.execute(_cycle_insert(tuple(changes)), _bound(changes)).scalar_one()
     else:
         cycle_id = cycle["id"]
-        session.execute(update(PDSA_CYCLES).where(PDSA_CYCLES.c.id == cycle_id).values(**changes))
+        connection.execute(_row_update(PDSA_CYCLES, tuple(changes)), {"row_id": cycle_id, **_bound(changes)})
     if ramp_changes:
-        session.execute(update(PDSA_RAMPS).where(PDSA_RAMPS.c.id == ramp_id).values(**ramp_changes))
+        connection.execute(_row_update(PDSA_RAMPS, tuple(ramp_changes)), {"row_id": ramp_id, **_bound(ramp_changes)})
     recorded = RecordedCycle(cycle_id, ramp_id)
     if not has_measures:
         return recorded  # no measure to tie the ramp to, no data point to tie the cycle to
