@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import random
@@ -628,6 +629,79 @@ def serve(
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+NGINX_CONFIG = """
+worker_processes auto;
+pid {logdir}/nginx.pid;
+error_log {logdir}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    log_format infora '$remote_addr - [$time_iso8601] "$request" $status $body_bytes_sent '
+                      '$request_time rid=$request_id';
+    access_log {logdir}/nginx-access.log infora;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    keepalive_requests 100000;
+    upstream infora {{
+        server {upstream};
+        keepalive 16;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://infora;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Request-ID $request_id;
+            proxy_read_timeout 90s;
+        }}
+    }}
+}}
+"""
+"""nginx as deploy/nginx-infora.conf puts it in front of gunicorn, without TLS (plain HTTP on the
+loopback): the same proxy settings, request id and access log."""
+
+
+@dataclass
+class Proxy:
+    """nginx in front: its base URL and its master process."""
+
+    base: str
+    pid: int
+
+
+@contextmanager
+def nginx_in_front(base: str, logdir: Path) -> Iterator[Proxy]:
+    """nginx proxying to the server at ``base`` (as in production)."""
+    from pg import free_port
+
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        raise SystemExit("--proxy nginx: nginx is not installed (scripts/ensure_system_packages.sh installs it)")
+    tmp = logdir / "nginx-tmp"
+    tmp.mkdir(exist_ok=True)
+    tmp.chmod(0o777)  # nginx's workers run as an unprivileged user when it is started as root
+    port = free_port()
+    conf = logdir / "nginx.conf"
+    conf.write_text(NGINX_CONFIG.format(logdir=logdir, tmp=tmp, upstream=base.removeprefix("http://"), port=port))
+    log = open(logdir / "nginx-error.log", "ab")  # noqa: SIM115 — the child keeps it
+    process = subprocess.Popen(
+        [binary, "-c", str(conf), "-p", str(logdir), "-g", "daemon off;"], stdout=log, stderr=log
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", timeout=20)
+        yield Proxy(f"http://127.0.0.1:{port}", process.pid)
+    finally:
+        process.send_signal(signal.SIGQUIT)  # graceful: finish the requests in flight
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _client_files(logdir: Path, tokens: list[str]) -> tuple[Path, Path]:
@@ -1288,6 +1362,12 @@ def main() -> None:
         help="with --stream --rate: the load generator (plain: bench/plain_client.py, a light open-loop client)",
     )
     parser.add_argument("--profile", type=Path, default=None, help="cProfile the gunicorn workers into this folder")
+    parser.add_argument(
+        "--proxy",
+        default="none",
+        choices=("none", "nginx"),
+        help="nginx: the clients talk to nginx in front of gunicorn, as in production (deploy/nginx-infora.conf)",
+    )
     parser.add_argument("--sql-stats", action="store_true", help="print the statements that took the database longest")
     parser.add_argument(
         "--keep-logs",
@@ -1313,7 +1393,7 @@ def main() -> None:
         logdir = Path(folder)
         print(
             f"Infora load run: PostgreSQL {pg.psql('SHOW server_version').strip()} on 127.0.0.1 (fsync on), "
-            f"gunicorn {args.workers} {args.worker_class} workers"
+            f"{'nginx in front of ' if args.proxy == 'nginx' else ''}gunicorn {args.workers} {args.worker_class} workers"
             f"{f' x {args.threads} threads' if args.worker_class == 'gthread' else ''} + 1 scheduler, "
             f"{'the plain client' if args.client == 'plain' else 'locust'} with {args.users} users for {args.duration} s"
             f"{f' (a round every {args.pacing:g} s each)' if args.pacing else ''}"
@@ -1356,30 +1436,36 @@ def main() -> None:
             for old in args.profile.glob("*.prof"):
                 old.unlink()
         speed_before = reference_loop_ms()
-        with serve(
-            pg.url,
-            logdir,
-            workers=args.workers,
-            threads=args.threads,
-            worker_class=args.worker_class,
-            profile_dir=args.profile,
-            extra_env={"INFORA_LOG_FORMAT": "json"},  # the access lines, read by server_times()
-        ) as servers:
+        with (
+            serve(
+                pg.url,
+                logdir,
+                workers=args.workers,
+                threads=args.threads,
+                worker_class=args.worker_class,
+                profile_dir=args.profile,
+                extra_env={"INFORA_LOG_FORMAT": "json"},  # the access lines, read by server_times()
+            ) as servers,
+            contextlib.ExitStack() as stack,
+        ):
             assert servers.scheduler is not None
-            meter = CpuMeter(
-                {
-                    "gunicorn": servers.gunicorn.pid,
-                    "scheduler": servers.scheduler.pid,
-                    "postgres": postmaster_pid(pg.datadir),
-                }
-            )
+            pids = {
+                "gunicorn": servers.gunicorn.pid,
+                "scheduler": servers.scheduler.pid,
+                "postgres": postmaster_pid(pg.datadir),
+            }
+            base = servers.base
+            if args.proxy == "nginx":
+                proxy = stack.enter_context(nginx_in_front(servers.base, logdir))
+                base, pids["nginx"] = proxy.base, proxy.pid
+            meter = CpuMeter(pids)
             if args.client == "plain":
                 client, log = run_plain_client(
-                    servers.base, setup.tokens, logdir, seconds=args.duration, adopt_share=args.adopt, rate=args.rate
+                    base, setup.tokens, logdir, seconds=args.duration, adopt_share=args.adopt, rate=args.rate
                 )
             else:
                 client, log = run_locust(
-                    servers.base,
+                    base,
                     setup.tokens,
                     logdir,
                     users=args.users,
