@@ -66,7 +66,17 @@ class Removed:
     task_ids: list[str]
 
 
-Write = Rows | Removed
+@dataclass(frozen=True)
+class Changed:
+    """Columns of one row (by its ``id``) of another table to update together with a change of a
+    case (a PDSA step's cycle record)."""
+
+    table: Table
+    row_id: int
+    values: dict[str, Any]
+
+
+Write = Rows | Removed | Changed
 """One of a change's writes besides the case row."""
 
 
@@ -148,9 +158,10 @@ def update_case(
 
     ``notify_due``: a due time this change made, sent to the scheduler with the same statement
     (see :func:`notify_due_change`), not in a round trip of its own. ``together``: the change's
-    other writes (task index, audit, submission). On PostgreSQL they ride in the same statement as
-    data-modifying CTEs — one round trip instead of one each, and they run whatever the update
-    finds (a ConflictError rolls the whole transaction back); elsewhere they run first, in order."""
+    other writes (task index, audit, submission, a PDSA record's update). On PostgreSQL they ride
+    in the same statement as data-modifying CTEs — one round trip instead of one each, and they run
+    whatever the update finds (a ConflictError rolls the whole transaction back); elsewhere they run
+    first, in order."""
     values["version"] = case.version + 1
     values.setdefault("updated_at", utcnow())
     result: Any  # a CursorResult (its rowcount), as either branch runs the update
@@ -160,6 +171,8 @@ def update_case(
         for write in together:
             if isinstance(write, Rows):
                 session.execute(insert(write.table), write.rows)
+            elif isinstance(write, Changed):
+                session.execute(update(write.table).where(write.table.c.id == write.row_id).values(**write.values))
             else:
                 session.execute(delete(TASK_INDEX).where(TASK_INDEX.c.task_id.in_(write.task_ids)))
         result = session.execute(update(CASES).where(Case.id == case.id, Case.version == case.version).values(**values))
@@ -178,16 +191,17 @@ def _update_together(
     the scheduler's NOTIFY in its RETURNING — one round trip. The statement for each shape of
     change is built once (building and keying it took about a millisecond, as much as the round
     trips it saves); a change only binds its values."""
-    shape = (
-        tuple(values),
-        tuple((w.table, tuple(w.rows[0])) if isinstance(w, Rows) else None for w in together),
-        notify_due is not None,
-    )
-    params: dict[str, Any] = {"case_id": case.id, "old_version": case.version}
+    shape = (tuple(values), tuple(_shape(w) for w in together), notify_due is not None)
+    # The names of the case's own parameters are no column's of any table written here: an UPDATE
+    # takes a parameter named like one of its table's columns as a value to SET.
+    params: dict[str, Any] = {"the_case": case.id, "the_version": case.version}
     params.update((f"value_{key}", value) for key, value in values.items())
     for n, write in enumerate(together):
         if isinstance(write, Rows):
             params.update((f"w{n}_{key}", [row[key] for row in write.rows]) for key in write.rows[0])
+        elif isinstance(write, Changed):
+            params[f"w{n}_id"] = write.row_id
+            params.update((f"w{n}_{key}", value) for key, value in write.values.items())
         else:
             params[f"w{n}_removed"] = write.task_ids
     if notify_due is not None:
@@ -199,19 +213,35 @@ def _update_together(
     return session.connection().execute(_together_statement(*shape), params)
 
 
+def _shape(write: Write) -> tuple[str, Table | None, tuple[str, ...]]:
+    """What of a write shapes the combined statement: its kind, table and columns (not values)."""
+    if isinstance(write, Rows):
+        return ("rows", write.table, tuple(write.rows[0]))
+    if isinstance(write, Changed):
+        return ("changed", write.table, tuple(write.values))
+    return ("removed", None, ())
+
+
 @functools.lru_cache(maxsize=512)
 def _together_statement(
-    value_keys: tuple[str, ...], writes: tuple[tuple[Table, tuple[str, ...]] | None, ...], notify: bool
+    value_keys: tuple[str, ...], writes: tuple[tuple[str, Table | None, tuple[str, ...]], ...], notify: bool
 ) -> Any:
     ctes = []
-    for n, write in enumerate(writes):
-        if write is None:
+    for n, (kind, table, keys) in enumerate(writes):
+        if kind == "removed":
             # = ANY(array), not an expanding IN: the statement's text then stays the same whatever
             # the number of ids (not re-rendered on every execution, one prepared statement).
             removed = bindparam(f"w{n}_removed", type_=ARRAY(TASK_INDEX.c.task_id.type))
             statement: Any = delete(TASK_INDEX).where(TASK_INDEX.c.task_id == any_(removed))
+        elif kind == "changed":
+            assert table is not None
+            statement = (
+                update(table)
+                .where(table.c.id == bindparam(f"w{n}_id"))
+                .values({key: bindparam(f"w{n}_{key}", type_=table.c[key].type) for key in keys})
+            )
         else:
-            table, keys = write
+            assert table is not None
             # INSERT … SELECT FROM unnest(column arrays): one statement for any number of rows,
             # the rows' ids in their order (the audit trail's order).
             arrays = [bindparam(f"w{n}_{key}", type_=ARRAY(table.c[key].type)) for key in keys]
@@ -220,7 +250,7 @@ def _together_statement(
         ctes.append(statement.cte(f"write_{n}"))
     update_statement = (
         update(CASES)
-        .where(CASES.c.id == bindparam("case_id"), CASES.c.version == bindparam("old_version"))
+        .where(CASES.c.id == bindparam("the_case"), CASES.c.version == bindparam("the_version"))
         .values({key: bindparam(f"value_{key}", type_=CASES.c[key].type) for key in value_keys})
     )
     if ctes:

@@ -24,7 +24,7 @@ from engine.services.access import (
 )
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
-from engine.services.case_store import Rows, lock_case_of_task, require_running, save_case
+from engine.services.case_store import Rows, Write, lock_case_of_task, require_running, save_case
 from engine.services.forms import validate_form_data
 from engine.services.pdsa import record_step
 from engine.workflow import HumanTask, WaitingEvent
@@ -257,9 +257,10 @@ def complete_task(
         raise ValidationError("Uppgiften har inget formulär.", {"": ["Uppgiften tar inga värden."]})
     variables = locked.version.model.variables
     locked.workflow.complete(task_id, {k: v for k, v in data.items() if k in variables})
+    writes: list[Write] = []
     if info is not None and info.pdsa_stage:
         record_step(session, case_id=case_id, unit_id=task.unit_id, stage=info.pdsa_stage, data=data,
-                    loop_ends_at=_loop_timer(locked.workflow.waiting_events(), task))  # fmt: skip
+                    loop_ends_at=_loop_timer(locked.workflow.waiting_events(), task), together=writes)  # fmt: skip
     submission = {
         "case_id": case_id,
         "task_id": task_id,
@@ -281,7 +282,8 @@ def complete_task(
         )
     ]
     dues = {tid: r.due_at if r.kind == "user" else None for tid, r in rows.items()}
-    save_case(session, actor, locked, audit, indexed=dues, together=[Rows(FORM_SUBMISSIONS, [submission])])
+    writes.append(Rows(FORM_SUBMISSIONS, [submission]))
+    save_case(session, actor, locked, audit, indexed=dues, together=writes)
     # The task's drafts are left for the scheduler to sweep (``delete_orphan_drafts``): one
     # statement less on every completion, and a draft of a finished task is never shown.
     return Completion(case_id, locked.case.version)
