@@ -70,8 +70,12 @@ def next_working_day(day: date) -> date:
 def parse_duration(text: str) -> dict[str, float]:
     """The parts of an ISO 8601 duration; DurationError when it is not one."""
     if not isinstance(text, str):
-        raise DurationError(f"'{text}' är ingen tidslängd enligt ISO 8601 (t.ex. P14D, P3M, PT12H).")
+        raise _not_a_duration(text)
     return dict(_duration_parts(text))
+
+
+def _not_a_duration(text: object) -> DurationError:
+    return DurationError(f"'{text}' är ingen tidslängd enligt ISO 8601 (t.ex. P14D, P3M, PT12H).")
 
 
 # A model has a handful of durations, parsed again for every task made ready and every reminder
@@ -80,7 +84,7 @@ def parse_duration(text: str) -> dict[str, float]:
 def _duration_parts(text: str) -> tuple[tuple[str, float], ...]:
     match = _DURATION.match(text.strip())
     if match is None:
-        raise DurationError(f"'{text}' är ingen tidslängd enligt ISO 8601 (t.ex. P14D, P3M, PT12H).")
+        raise _not_a_duration(text)
     return tuple((k, float(v)) for k, v in match.groupdict().items() if v is not None)
 
 

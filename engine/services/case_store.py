@@ -69,7 +69,7 @@ class Removed:
 @dataclass(frozen=True)
 class Changed:
     """Columns of one row (by its ``id``) of another table to update together with a change of a
-    case (a PDSA step's cycle record)."""
+    case (a PDSA step's cycle record and its ramp)."""
 
     table: Table
     row_id: int
