@@ -6,8 +6,10 @@ What it is for: comparing two versions of the hot path. On this project's (virtu
 load run's CPU figures drift by 15-25 % within an hour (the host's other guests), more than most
 changes are worth, so two load runs an hour apart do not tell which code is cheaper. Here every
 completion's CPU time is followed by a fixed pure-Python reference loop's, and the figure that
-matters is their ratio: a slower machine slows both. Run it on both versions, interleaved (A, B,
-A, B), and compare the ratios.
+matters is their ratio: a slower machine slows both. That cancels only part of the drift (a
+memory-heavy completion and an arithmetic loop do not slow alike): runs of the same code have
+still differed by up to 15 % in the ratio. Run both versions several times, interleaved (A, B, A,
+B, ...), and compare the ratios' spreads, not two single figures.
 
 The work is the load run's loop mix (``bench/load_run.py --mix loop``) on PostgreSQL: cases walked
 to their units' first step, to Do, and past Do with the loop's timer running, with one-second
