@@ -11,7 +11,9 @@ SpiffWorkflow's ``TaskConverter`` writes, key for key (tests/engine/test_seriali
 ways to it), so stored cases need no migration and the library's own converter still reads them.
 Reading parses each task id once and shares that UUID object between the task, its parent's list
 of children and the workflow's mapping: the engine then finds a task's parent by identity instead
-of comparing UUIDs.
+of comparing UUIDs. A task's data is plain JSON both ways: written as it is (as the library does)
+and read as it is (the library sends it through its registry, which mistakes a value shaped like
+one of its objects for that object).
 """
 
 from __future__ import annotations
@@ -96,6 +98,9 @@ def _restore_tasks(registry: Any, dct: dict[str, Any], workflow: Any) -> None:
         task.internal_data = restore(internal) if internal else {}
         if isinstance(spec, CatchingEvent) and task.has_state(TaskState.WAITING):
             events.add_task(task)
+        # A task's data is plain JSON, written as it is (``_tasks_to_dict``), so it is read as it
+        # is: not through the registry, which would turn a value shaped like one of its objects
+        # ({"typename": "datetime", ...}) into that object, and walked every value for nothing.
         delta = item.get("delta")
         parent = workflow.tasks.get(task._parent)
         if delta and parent is not None:
@@ -103,11 +108,11 @@ def _restore_tasks(registry: Any, dct: dict[str, Any], workflow: Any) -> None:
             data = {k: (v.copy() if isinstance(v, _MUTABLE) else v) for k, v in parent.data.items()}
             updates = delta.get("updates")
             if updates:
-                data.update(restore(updates))
+                data.update(updates)
             for key in delta.get("deletions", {}):
                 data.pop(key, None)
         else:
-            data = restore(item["data"])
+            data = item["data"]
         task.data = data
 
 

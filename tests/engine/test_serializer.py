@@ -16,6 +16,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.orm import Session
 
 from engine import json_text
@@ -118,6 +119,24 @@ def test_a_loaded_task_shares_its_id_with_its_parent_s_children(published: Sessi
             for child in task._children:
                 assert child is keys.get(child, child)
     published.rollback()
+
+
+def test_task_data_shaped_like_a_library_object_reads_back_as_it_was(published: Session) -> None:
+    """Task data is plain JSON: a value that looks like one of the registry's objects (a datetime
+    as SpiffWorkflow writes one) stays that value, and the case can still be written."""
+    case_id, _, _ = start_vgr(published, units=2)
+    published.commit()
+    workflow = lock_case(published, case_id).workflow._wf
+    published.rollback()
+    shaped = {"typename": "datetime", "value": "2026-01-01T00:00:00"}
+    ready = next(
+        t for wf in (workflow, *workflow.subprocesses.values()) for t in wf.tasks.values() if t.state == TaskState.READY
+    )
+    ready.set_data(note=shaped, notes=[shaped])
+    loaded = serializer.load_state(serializer.dump_state(workflow), workflow.spec, workflow.subprocess_specs)
+    again = next(t for wf in (loaded, *loaded.subprocesses.values()) for t in wf.tasks.values() if t.id == ready.id)
+    assert again.data["note"] == shaped and again.data["notes"] == [shaped]
+    serializer.dump_state(loaded)  # a datetime here would not be JSON
 
 
 def test_json_text_writes_compact_text_and_keeps_non_ascii() -> None:
