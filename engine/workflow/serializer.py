@@ -32,6 +32,7 @@ from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_FORMAT
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
+from SpiffWorkflow.specs.StartTask import StartTask
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
@@ -42,6 +43,7 @@ STATE_FORMAT = "infora-state-1"
 
 
 _MUTABLE = (dict, list, set)
+_new_task = object.__new__
 
 
 def _tasks_to_dict(registry: Any, workflow: Any) -> dict[str, Any]:
@@ -80,15 +82,25 @@ def _tasks_to_dict(registry: Any, workflow: Any) -> dict[str, Any]:
 
 def _restore_tasks(registry: Any, dct: dict[str, Any], workflow: Any) -> None:
     """Restore the tasks written by ``_tasks_to_dict`` (or by ``TaskConverter``) into ``workflow``,
-    as ``TaskConverter.from_dict`` does, with one UUID object per task id. Each ``Task`` enters
-    itself in ``workflow.tasks`` as it is made, in the document's order (parents first)."""
+    as ``TaskConverter.from_dict`` does, with one UUID object per task id. Each task enters
+    ``workflow.tasks`` as it is made, in the document's order (parents first)."""
     ids = {name: UUID(name) for name in dct}
     specs = workflow.spec.task_specs
+    tasks = workflow.tasks
     events = workflow.top_workflow.event_manager
     restore = registry.restore
     for name, item in dct.items():
         spec = specs.get(item["task_spec"])
-        task = Task(workflow, spec, state=item["state"], id=ids[name])
+        # What ``Task(workflow, spec, state=..., id=...)`` sets, set once: its constructor sets
+        # children, data and times that are overwritten at once below (tests/engine/
+        # test_serializer.py holds the attributes to the constructor's).
+        task = _new_task(Task)
+        task.id = uid = ids[name]
+        tasks[uid] = task
+        task.workflow = workflow
+        task.task_spec = spec if spec else StartTask(workflow.spec)
+        task.thread_id = Task.thread_id_pool
+        task._state = item["state"]
         parent_id = item["parent"]
         task._parent = None if parent_id is None else (ids.get(parent_id) or UUID(parent_id))
         task._children = [ids.get(child) or UUID(child) for child in item["children"]]
@@ -102,7 +114,7 @@ def _restore_tasks(registry: Any, dct: dict[str, Any], workflow: Any) -> None:
         # is: not through the registry, which would turn a value shaped like one of its objects
         # ({"typename": "datetime", ...}) into that object, and walked every value for nothing.
         delta = item.get("delta")
-        parent = workflow.tasks.get(task._parent)
+        parent = tasks.get(task._parent)
         if delta and parent is not None:
             # DeepMerge.merge({}, parent.data): the parent's values, containers copied one level.
             data = {k: (v.copy() if isinstance(v, _MUTABLE) else v) for k, v in parent.data.items()}

@@ -16,6 +16,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.orm import Session
 
@@ -137,6 +138,20 @@ def test_task_data_shaped_like_a_library_object_reads_back_as_it_was(published: 
     again = next(t for wf in (loaded, *loaded.subprocesses.values()) for t in wf.tasks.values() if t.id == ready.id)
     assert again.data["note"] == shaped and again.data["notes"] == [shaped]
     serializer.dump_state(loaded)  # a datetime here would not be JSON
+
+
+def test_a_restored_task_has_the_attributes_the_library_s_constructor_gives(published: Session) -> None:
+    """Restored tasks are made without ``Task.__init__`` (serializer._restore_tasks sets each
+    attribute once): they must have every attribute a task made by the library has, no more."""
+    case_id, _, _ = start_vgr(published, units=2)
+    published.commit()
+    workflow = lock_case(published, case_id).workflow._wf
+    published.rollback()
+    made = Task(workflow, workflow.spec.start, state=TaskState.FUTURE)
+    del workflow.tasks[made.id]
+    restored = [t for wf in (workflow, *workflow.subprocesses.values()) for t in wf.tasks.values()]
+    assert restored and all(vars(task).keys() == vars(made).keys() for task in restored)
+    assert all(type(task) is Task and task.thread_id == made.thread_id for task in restored)
 
 
 def test_json_text_writes_compact_text_and_keeps_non_ascii() -> None:
