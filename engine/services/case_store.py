@@ -172,7 +172,7 @@ def update_case(
             if isinstance(write, Rows):
                 session.execute(insert(write.table), write.rows)
             elif isinstance(write, Changed):
-                session.execute(update(write.table).where(write.table.c.id == write.row_id).values(**write.values))
+                write_changed(session, write)
             else:
                 session.execute(delete(TASK_INDEX).where(TASK_INDEX.c.task_id.in_(write.task_ids)))
         result = session.execute(update(CASES).where(Case.id == case.id, Case.version == case.version).values(**values))
@@ -182,6 +182,11 @@ def update_case(
     for key, value in values.items():
         if hasattr(case, key):
             setattr(case, key, value)
+
+
+def write_changed(session: Session, write: Changed) -> None:
+    """Make one ``Changed`` write by itself (where it does not ride in a case's statement)."""
+    session.execute(update(write.table).where(write.table.c.id == write.row_id).values(**write.values))
 
 
 def _update_together(

@@ -29,7 +29,7 @@ from engine.persistence.database import read_rows
 from engine.persistence.pdsa import PDSA_CYCLES, PDSA_RAMPS, ramp_measures
 from engine.services.access import participant_roles
 from engine.services.actors import Actor
-from engine.services.case_store import Changed, Write
+from engine.services.case_store import Changed, Write, write_changed
 from engine.workdays import STOCKHOLM, add_duration
 
 DEFAULT_CYCLE = "P3M"
@@ -60,22 +60,28 @@ class _Standing:
 _HAS_MEASURES = exists().where(Measure.case_id == bindparam("case_id"))
 
 
-def _standing_query(unit: ColumnElement[bool]) -> Select[PdsaRamp, PdsaCycle, bool]:
+def _ramp_and_latest_cycle(unit: ColumnElement[bool], *columns: Any) -> Select[Any]:
+    """``columns`` of a unit's active ramp and that ramp's latest cycle (outer-joined), one row."""
     latest = (
-        select(PdsaCycle.id)
-        .where(PdsaCycle.ramp_id == PdsaRamp.id)
-        .order_by(PdsaCycle.number.desc())
+        select(PDSA_CYCLES.c.id)
+        .where(PDSA_CYCLES.c.ramp_id == PDSA_RAMPS.c.id)
+        .order_by(PDSA_CYCLES.c.number.desc())
         .limit(1)
-        .correlate(PdsaRamp)
+        .correlate(PDSA_RAMPS)
         .scalar_subquery()
     )
     return (
-        select(PdsaRamp, PdsaCycle, _HAS_MEASURES)
-        .outerjoin(PdsaCycle, PdsaCycle.id == latest)
-        .where(PdsaRamp.case_id == bindparam("case_id"), unit, PdsaRamp.status == "active")
-        .order_by(PdsaRamp.id.desc())
+        select(*columns)
+        .select_from(PDSA_RAMPS)
+        .outerjoin(PDSA_CYCLES, PDSA_CYCLES.c.id == latest)
+        .where(PDSA_RAMPS.c.case_id == bindparam("case_id"), unit, PDSA_RAMPS.c.status == "active")
+        .order_by(PDSA_RAMPS.c.id.desc())
         .limit(1)
     )
+
+
+def _standing_query(unit: ColumnElement[bool]) -> Select[Any]:
+    return _ramp_and_latest_cycle(unit, PdsaRamp, PdsaCycle, _HAS_MEASURES)
 
 
 # Built once: every PDSA step runs one of them, and building the statement cost as much as
@@ -178,26 +184,12 @@ _RECORD_COLUMNS = (
 
 
 def _record_standing_query(unit: ColumnElement[bool]) -> Select[Any]:
-    latest = (
-        select(PDSA_CYCLES.c.id)
-        .where(PDSA_CYCLES.c.ramp_id == PDSA_RAMPS.c.id)
-        .order_by(PDSA_CYCLES.c.number.desc())
-        .limit(1)
-        .correlate(PDSA_RAMPS)
-        .scalar_subquery()
-    )
-    return (
-        select(
-            PDSA_RAMPS.c.id.label("ramp_id"),
-            PDSA_RAMPS.c.change_idea.label("ramp_change_idea"),
-            *(PDSA_CYCLES.c[name].label(f"cycle_{name}") for name in _RECORD_COLUMNS),
-            _HAS_MEASURES.label("has_measures"),
-        )
-        .select_from(PDSA_RAMPS)
-        .outerjoin(PDSA_CYCLES, PDSA_CYCLES.c.id == latest)
-        .where(PDSA_RAMPS.c.case_id == bindparam("case_id"), unit, PDSA_RAMPS.c.status == "active")
-        .order_by(PDSA_RAMPS.c.id.desc())
-        .limit(1)
+    return _ramp_and_latest_cycle(
+        unit,
+        PDSA_RAMPS.c.id.label("ramp_id"),
+        PDSA_RAMPS.c.change_idea.label("ramp_change_idea"),
+        *(PDSA_CYCLES.c[name].label(f"cycle_{name}") for name in _RECORD_COLUMNS),
+        _HAS_MEASURES.label("has_measures"),
     )
 
 
@@ -216,16 +208,11 @@ def _placeholders(table: Table, keys: tuple[str, ...]) -> dict[str, Any]:
     return {key: bindparam(f"v_{key}", type_=table.c[key].type) for key in keys}
 
 
-# A step's writes, built once per set of columns (building and keying a statement on every step
-# cost about as much as running it).
+# A new cycle's INSERT, built once per set of columns (building and keying a statement on every
+# step cost about as much as running it); its updates ride in the case's own statement.
 @functools.lru_cache(maxsize=64)
 def _cycle_insert(keys: tuple[str, ...]) -> Any:
     return insert(PDSA_CYCLES).values(_placeholders(PDSA_CYCLES, keys)).returning(PDSA_CYCLES.c.id)
-
-
-@functools.lru_cache(maxsize=64)
-def _row_update(table: Table, keys: tuple[str, ...]) -> Any:
-    return update(table).where(table.c.id == bindparam("row_id")).values(_placeholders(table, keys))
 
 
 def record_step(
@@ -343,9 +330,9 @@ def record_step(
             ramp_changes.update(status="adopted" if decision == "adopt" else "abandoned", ended_on=day)
     put("search_text", _search_text(cycle))
     put("updated_at", now)
-    # The session holds nothing unflushed (read_rows flushed it above): the writes go straight to
-    # its connection, each by a statement built once for its set of columns.
-    writes: list[Write] = []
+    # The session holds nothing unflushed (read_rows flushed it above): the INSERT goes straight to
+    # its connection.
+    writes: list[Changed] = []
     if new_period:
         cycle_id = session.connection().execute(_cycle_insert(tuple(changes)), _bound(changes)).scalar_one()
     else:
@@ -357,10 +344,7 @@ def record_step(
         together.extend(writes)
     else:
         for write in writes:
-            assert isinstance(write, Changed)
-            session.connection().execute(
-                _row_update(write.table, tuple(write.values)), {"row_id": write.row_id, **_bound(write.values)}
-            )
+            write_changed(session, write)
     recorded = RecordedCycle(cycle_id, ramp_id)
     if not has_measures:
         return recorded  # no measure to tie the ramp to, no data point to tie the cycle to
