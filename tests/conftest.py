@@ -17,6 +17,11 @@ from engine.persistence import Base
 from engine.persistence.database import begin_write, make_engine, make_session_factory
 from engine.persistence.schema import upgrade_database
 from engine.services import SYSTEM_ACTOR, publish_directory
+from engine.workflow import engine_steps
+
+# Every run of the engine steps is also made by SpiffWorkflow's own do_engine_steps on a copy of
+# the workflow and compared (engine/workflow/engine_steps.py).
+engine_steps.CHECK_STEPS = True
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = ROOT / "bpmn"

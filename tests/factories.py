@@ -145,16 +145,18 @@ def do(
     session.commit()
 
 
-def walk_vgr_to_units(session: Session, team: Team, case_id: int) -> None:
+def walk_vgr_to_units(session: Session, team: Team, case_id: int, *, through_decision: bool = True) -> None:
     """Steps 1-5 of the VGR process on their shortest path: consultation, national approval,
-    preparation, RPT start without data, gap analysis, decision approved."""
+    preparation, RPT start without data, gap analysis, decision approved (unless
+    ``through_decision`` is false: then the decision is left ready)."""
     do(session, team, case_id, "step_01_consultation")
     send_signal(session, team.coordinator, case_id, "godkand_nationellt")
     session.commit()
     do(session, team, case_id, "step_02_preparation")
     do(session, team, case_id, "step_03_rpt_start", {"data_needed": False})
     do(session, team, case_id, "step_04_gap_analysis")
-    do(session, team, case_id, "step_05_decision", {"decision": "approved", "document_type": "regional_riktlinje"})
+    if through_decision:
+        do(session, team, case_id, "step_05_decision", {"decision": "approved", "document_type": "regional_riktlinje"})
 
 
 def timers_fired(factory: sessionmaker[Session]) -> int:

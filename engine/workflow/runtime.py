@@ -31,6 +31,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import ConflictError, NotFoundError, WorkflowError
 from engine.workflow.compaction import compact_workflow
+from engine.workflow.engine_steps import do_engine_steps, tasks_in_tree_order
 from engine.workflow.expressions import ExpressionError
 from engine.workflow.model import CompiledModel, UserTaskInfo
 from engine.workflow.script_engine import SafeScriptEngine
@@ -229,7 +230,7 @@ class CaseWorkflow:
     # -- internals ------------------------------------------------------------------------------
 
     def _signature(self) -> frozenset[tuple[UUID, int]]:
-        return frozenset((t.id, t.state) for t in self._wf.get_tasks(state=TaskState.NOT_FINISHED_MASK))
+        return frozenset((t.id, t.state) for t in tasks_in_tree_order(self._wf, TaskState.NOT_FINISHED_MASK))
 
     def _scan(self) -> _Scan:
         """One pass over the task tree for everything the services read; cached until the next
@@ -239,7 +240,7 @@ class CaseWorkflow:
         human: list[HumanTask] = []
         waiting: list[WaitingEvent] = []
         errored: list[Any] = []
-        for task in self._wf.get_tasks_iterator(state=TaskState.READY | TaskState.WAITING | TaskState.ERROR):
+        for task in tasks_in_tree_order(self._wf, TaskState.READY | TaskState.WAITING | TaskState.ERROR):
             if task.state == TaskState.ERROR:
                 errored.append(task)
             elif task.state == TaskState.READY:
@@ -318,7 +319,7 @@ class CaseWorkflow:
 
     def _run_engine(self) -> None:
         self._scanned = None
-        self._guard(self._wf.do_engine_steps)
+        self._guard(lambda: do_engine_steps(self._wf))
         errored = self._scan().errored
         if errored:
             spec = errored[0].task_spec
