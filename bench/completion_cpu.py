@@ -16,7 +16,8 @@ to their units' first step, to Do, and past Do with the loop's timer running, wi
 cycles so that the loop's timers fall due between rounds and are fired by this process (timed
 apart). The users work their inboxes through Flask's test client, in the same order on every run
 (fixed seed, fixed number of completions). Included: the API's request handling and the test
-client's own work; not included: gunicorn, the network, the other processes.
+client's own work, and the garbage collector tuned as in a web worker (engine/gc_tuning.py); not
+included: gunicorn, the network, the other processes.
 """
 
 from __future__ import annotations
@@ -69,10 +70,12 @@ def main() -> None:
         os.environ.update(
             DATABASE_URL=pg.url, INFORA_SECRET_KEY="completion-cpu-" + "x" * 20, INFORA_LOG_LEVEL="WARNING"
         )
+        from engine.gc_tuning import tune_collector
         from engine.services import timers
         from web import create_app
 
         app = create_app()
+        tune_collector()  # as each web worker does once it has loaded the application
         factory = app.extensions["infora.sessions"]
         client = app.test_client()
         rng = random.Random(1)

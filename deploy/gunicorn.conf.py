@@ -39,7 +39,6 @@ Choices:
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from typing import Any
@@ -47,6 +46,7 @@ from typing import Any
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 from engine.config import ConfigurationError, load_settings
+from engine.gc_tuning import tune_collector
 
 try:
     _settings = load_settings()
@@ -111,6 +111,4 @@ else:
 
 def post_worker_init(worker: Any) -> None:
     """Tune the collector once the worker has loaded the application (see the module's notes)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 10, 10)
+    tune_collector()
