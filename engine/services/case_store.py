@@ -22,7 +22,7 @@ from engine.clock import utcnow
 from engine.errors import ConflictError, NotFoundError
 from engine.persistence import Case, ModelVersion, TaskIndexRow
 from engine.persistence.cases import AUDIT_EVENTS, CASES, TASK_INDEX
-from engine.persistence.database import read_rows
+from engine.persistence.database import Hot, read_rows
 from engine.reminders import ReminderPolicy, next_stage, schedule
 from engine.services.actors import Actor
 from engine.services.audit import audit_row
@@ -113,9 +113,9 @@ def _lock_statement(case_id: Any) -> Select[*tuple[Any, ...]]:
 
 
 # Built once: the hot path only binds values (statement construction costs more than it looks).
-_LOCK_BY_ID = _lock_statement(bindparam("case_id"))
-_LOCK_BY_TASK = _lock_statement(
-    select(TaskIndexRow.case_id).where(TaskIndexRow.task_id == bindparam("task_id")).scalar_subquery()
+_LOCK_BY_ID = Hot(_lock_statement(bindparam("case_id")))
+_LOCK_BY_TASK = Hot(
+    _lock_statement(select(TaskIndexRow.case_id).where(TaskIndexRow.task_id == bindparam("task_id")).scalar_subquery())
 )
 
 
@@ -131,9 +131,7 @@ def lock_case_of_task(session: Session, task_id: str, *, expected_version: int |
     return _lock(session, _LOCK_BY_TASK, {"task_id": task_id}, expected_version)
 
 
-def _lock(
-    session: Session, statement: Select[*tuple[Any, ...]], params: dict[str, Any], expected_version: int | None
-) -> LockedCase:
+def _lock(session: Session, statement: Hot, params: dict[str, Any], expected_version: int | None) -> LockedCase:
     row = read_rows(session, statement, params).one_or_none()
     if row is None:
         raise NotFoundError("Ärendet finns inte.")
@@ -215,7 +213,7 @@ def _update_together(
     # execution, and keying that copy (this statement is large) cost ~0.2 ms per completion. The
     # flush the ORM would have made first (autoflush) is made here, so the write order is the same.
     session.flush()
-    return session.connection().execute(_together_statement(*shape), params)
+    return _together_statement(*shape).run(session.connection(), params)
 
 
 def _shape(write: Write) -> tuple[str, Table | None, tuple[str, ...]]:
@@ -262,7 +260,7 @@ def _together_statement(
         update_statement = update_statement.add_cte(*ctes)
     if notify:
         update_statement = update_statement.returning(_notify(bindparam("notify_payload", type_=String)))
-    return update_statement
+    return Hot(update_statement)
 
 
 def _on_postgresql(session: Session) -> bool:

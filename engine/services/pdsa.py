@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from engine.clock import utcnow
 from engine.errors import NotFoundError
 from engine.persistence import Case, DataPoint, Measure, PdsaCycle, PdsaRamp, Unit
-from engine.persistence.database import read_rows
+from engine.persistence.database import Hot, read_rows
 from engine.persistence.pdsa import PDSA_CYCLES, PDSA_RAMPS, ramp_measures
 from engine.services.access import participant_roles
 from engine.services.actors import Actor
@@ -194,8 +194,8 @@ def _record_standing_query(unit: ColumnElement[bool]) -> Select[Any]:
 
 
 # Built once, like the standing statements above.
-_RECORD_STANDING_IN_UNIT = _record_standing_query(PDSA_RAMPS.c.unit_id == bindparam("unit_id"))
-_RECORD_STANDING_IN_CASE = _record_standing_query(PDSA_RAMPS.c.unit_id.is_(None))
+_RECORD_STANDING_IN_UNIT = Hot(_record_standing_query(PDSA_RAMPS.c.unit_id == bindparam("unit_id")))
+_RECORD_STANDING_IN_CASE = Hot(_record_standing_query(PDSA_RAMPS.c.unit_id.is_(None)))
 
 
 def _bound(values: dict[str, Any]) -> dict[str, Any]:

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import CompoundSelect, bindparam, literal, null, select, union_all, update
+from sqlalchemy import bindparam, literal, null, select, union_all, update
 from sqlalchemy.orm import Session
 
 from engine.clock import utcnow
 from engine.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from engine.persistence import Case, CaseParticipant, FormSubmission, TaskIndexRow, User
 from engine.persistence.cases import FORM_SUBMISSIONS
-from engine.persistence.database import read_rows
+from engine.persistence.database import Hot, read_rows
 from engine.services.access import (
     ROLES_IN_CASE,
     CaseRoles,
@@ -182,19 +182,21 @@ def _set_assignee(session: Session, actor: Actor, row: TaskIndexRow, user_id: in
 
 # A locked case's index rows and the actor's roles in it, in one round trip (``source`` tells which;
 # ``key`` is the task id or the role code).
-_CASE_INDEX_AND_ROLES: CompoundSelect[Any] = union_all(
-    select(
-        literal("task").label("source"),
-        TaskIndexRow.task_id.label("key"),
-        TaskIndexRow.unit_id,
-        TaskIndexRow.kind,
-        TaskIndexRow.lane,
-        TaskIndexRow.assignee_id,
-        TaskIndexRow.due_at,
-    ).where(TaskIndexRow.case_id == bindparam("case_id")),
-    ROLES_IN_CASE.with_only_columns(
-        literal("role"), CaseParticipant.role_code, CaseParticipant.unit_id, null(), null(), null(), null()
-    ),
+_CASE_INDEX_AND_ROLES = Hot(
+    union_all(
+        select(
+            literal("task").label("source"),
+            TaskIndexRow.task_id.label("key"),
+            TaskIndexRow.unit_id,
+            TaskIndexRow.kind,
+            TaskIndexRow.lane,
+            TaskIndexRow.assignee_id,
+            TaskIndexRow.due_at,
+        ).where(TaskIndexRow.case_id == bindparam("case_id")),
+        ROLES_IN_CASE.with_only_columns(
+            literal("role"), CaseParticipant.role_code, CaseParticipant.unit_id, null(), null(), null(), null()
+        ),
+    )
 )
 
 

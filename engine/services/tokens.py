@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from engine.clock import utcnow
 from engine.errors import NotFoundError, PermissionDeniedError, ValidationError
 from engine.persistence import ApiToken, User
-from engine.persistence.database import read_rows
+from engine.persistence.database import Hot, read_rows
 from engine.services.actors import Actor
 from engine.services.audit import audit_row, write_audit
 
@@ -119,7 +119,7 @@ def authenticate(session: Session, secret: str) -> Actor | None:
 
 # Every API request runs this look-up: the columns it decides on as a plain row (not two ORM
 # objects with the password hash), built once.
-_BY_HASH = (
+_BY_HASH = Hot(
     select(
         ApiToken.id,
         ApiToken.revoked_at,
