@@ -9,12 +9,13 @@ bookkeeping (list concatenation, depth tracking, a parent look-up per leaf) made
 of the engine's time: completing a task took 0.43 ms of CPU, 0.22 ms with this module (a
 micro-benchmark on saved PDSA-phase states).
 
-Here the rounds are the library's (SpiffWorkflow 3.1, ``bpmn/workflow.py``), in the same order with
-the same calls, but a walk is made only when the workflow it covers holds a ready engine task at
+Here the rounds are the library's (SpiffWorkflow 3.2.0, ``bpmn/workflow.py``), in the same order
+with the same calls, but a walk is made only when the workflow it covers holds a ready engine task at
 all (a flat look over its tasks, no tree walk), and a walk is :func:`tasks_in_tree_order`: the
 same tasks in the same order as ``BpmnTaskIterator`` with a state filter, without its bookkeeping.
 ``CHECK_STEPS`` (on in the test suite) runs the library's own ``do_engine_steps`` on a copy of the
-workflow at every call and fails when the two results differ.
+workflow at every call and fails when the two results differ; tests/engine/test_engine_steps.py also
+fails when the library's code copied here changes (an upgrade of SpiffWorkflow).
 """
 
 from __future__ import annotations

@@ -2,17 +2,21 @@
 
 Every test in the suite also runs the library's ``do_engine_steps`` beside ours and compares
 (``CHECK_STEPS``, set in tests/conftest.py); these tests hold the walk's order to the library's
-iterator on every state of the two processes' walks, show that the check is live, and pin the
-saving: no walk where no engine task is ready.
+iterator on every state of the two processes' walks, show that the check is live, pin the saving
+(no walk where no engine task is ready) and the library code the module follows.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskFilter, TaskIterator, TaskState
 from sqlalchemy.orm import Session
 
 from engine.services.case_store import lock_case
@@ -92,6 +96,21 @@ def test_no_walk_where_no_engine_task_is_ready(published: Session, monkeypatch: 
     engine_steps.do_engine_steps(workflow)
     assert workflow in walked
     assert workflow.subprocesses  # the steps ran on into the units
+
+
+def test_the_library_code_the_steps_follow_is_the_code_they_were_written_from() -> None:
+    """engine_steps repeats SpiffWorkflow 3.2.0's engine rounds and its iterator's order: a
+    SpiffWorkflow whose code for them differs needs engine_steps read against it again."""
+    followed = {
+        BpmnWorkflow.do_engine_steps: "0dddd74053a531e3",
+        BpmnWorkflow._do_engine_steps: "1c52d09d52f72038",
+        BpmnTaskIterator._next: "344c7da965a176ec",
+        TaskIterator.__init__: "86cd5292d76b19c4",
+        TaskFilter.matches: "a495446080b6cf4e",
+    }
+    for function, digest in followed.items():
+        source = inspect.getsource(function).encode()
+        assert hashlib.sha256(source).hexdigest()[:16] == digest, f"{function.__qualname__} changed"
 
 
 def test_the_check_fails_when_the_steps_end_elsewhere(published: Session, monkeypatch: pytest.MonkeyPatch) -> None:
