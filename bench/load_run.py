@@ -1280,8 +1280,12 @@ class CpuMeter:
             self.last[name] = max(self.last.get(name, 0.0), cpu_seconds(pid))
         self.end_machine = machine_cpu()
 
+    def used(self, name: str) -> float:
+        """CPU seconds one role's processes used during the run."""
+        return self.last.get(name, 0.0) - self.start.get(name, 0.0)
+
     def report(self) -> str:
-        used = {name: value - self.start.get(name, 0.0) for name, value in self.last.items()}
+        used = {name: self.used(name) for name in self.last}
         busy = self.end_machine[0] - self.start_machine[0]
         available = self.end_machine[1] - self.start_machine[1]
         others = max(0.0, busy - sum(used.values()))
@@ -1493,6 +1497,14 @@ def main() -> None:
         server_times(entries)
         latency_split(entries, reqs, setup.extra["users"])
         print(f"  {meter.report()}")
+        if reqs.successes:
+            # The figure to compare runs by: the machine's speed drifts by a third within an hour
+            # (the host's other guests), and a saturated run's latencies then say little.
+            per_completion = meter.used("gunicorn") / len(reqs.successes) * 1000
+            print(
+                f"  web workers' CPU per successful completion: {per_completion:.2f} ms "
+                "(all their requests' CPU, inbox and task look-ups included)"
+            )
         print(
             f"  machine speed: a reference loop took {speed_before:.0f} ms of CPU before the run and "
             f"{reference_loop_ms():.0f} ms after (lower is faster; 250-430 ms seen on this machine)"
