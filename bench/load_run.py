@@ -46,14 +46,15 @@ latency is users / throughput by Little's law).
 a light gevent client, instead of locust: a second measurement of the same stream with less
 client-side work around each request (see that module for what the two showed).
 
-``--proxy nginx`` puts nginx in front of gunicorn as production does (deploy/nginx-infora.conf, without
-TLS): the clients then keep their connections to nginx, and gunicorn answers nginx.
+``--proxy nginx`` puts nginx in front of gunicorn as production does (deploy/nginx-infora.conf,
+without TLS): the clients then keep their connections to nginx, and gunicorn answers nginx.
 
 Run: ``.venv/bin/python bench/load_run.py [--cases 2000 --users 50 --duration 120] [--mix loop|units]
-[--stream [--rate R [--client plain]]] [--proxy nginx]``
-(``--profile DIR``: cProfile every gunicorn worker and print the top functions; ``--keep-logs DIR``:
-keep the run's logs). Prints measured figures; the checks print PASS or FAIL. The same module is the locustfile (locust imports it with
-the user class below).
+[--stream [--rate R [--client plain]]] [--proxy nginx]`` (``--profile DIR``: cProfile every
+gunicorn worker and print the top functions; ``--keep-logs DIR``: keep the run's logs). Prints
+measured figures, among them the web workers' CPU per successful completion (the figure to compare
+runs by while the machine's speed drifts); the checks print PASS or FAIL. The same module is the
+locustfile (locust imports it with the user class below).
 """
 
 from __future__ import annotations

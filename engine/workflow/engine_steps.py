@@ -10,9 +10,10 @@ of the engine's time: completing a task took 0.43 ms of CPU, 0.22 ms with this m
 micro-benchmark on saved PDSA-phase states).
 
 Here the rounds are the library's (SpiffWorkflow 3.2.0, ``bpmn/workflow.py``), in the same order
-with the same calls, but a walk is made only when the workflow it covers holds a ready engine task at
-all (a flat look over its tasks, no tree walk), and a walk is :func:`tasks_in_tree_order`: the
-same tasks in the same order as ``BpmnTaskIterator`` with a state filter, without its bookkeeping.
+with the same calls, but a walk is made only when the workflow it covers holds a ready engine task
+at all (a look over its tasks and those of the subprocesses it started, no tree walk), and a walk
+is :func:`tasks_in_tree_order`: the same tasks in the same order as ``BpmnTaskIterator`` with a
+state filter, without its bookkeeping.
 ``CHECK_STEPS`` (on in the test suite) runs the library's own ``do_engine_steps`` on a copy of the
 workflow at every call and fails when the two results differ; tests/engine/test_engine_steps.py also
 fails when the library's code copied here changes (an upgrade of SpiffWorkflow).
@@ -23,7 +24,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.util.task import TaskState
+
+from engine.workflow.serializer import dump_state, load_state
 
 _READY = TaskState.READY
 _PREDICTED = TaskState.PREDICTED_MASK
@@ -102,23 +106,26 @@ def _run_ready(workflow: Any) -> int:
 
 def _holds_ready_engine_task(workflow: Any, subprocesses: dict[Any, Any]) -> bool:
     """Whether a walk of ``workflow`` could find a ready task that is not a person's: one among its
-    own tasks or those of a subprocess called from them (a superset of what the walk reaches)."""
-    tasks = workflow.tasks
-    for task in tasks.values():
-        if task._state == _READY and not task.task_spec.manual:
+    own tasks or those of the subprocesses its call activities started (a superset of what the walk
+    reaches). Each task is looked at once: a case with many units has as many subprocesses, and
+    looking through all of them from each would grow with their square."""
+    called = []
+    for task in workflow.tasks.values():
+        spec = task.task_spec
+        if task._state == _READY and not spec.manual:
             return True
-    return any(
-        _holds_ready_engine_task(subprocess, subprocesses)
-        for called_by, subprocess in subprocesses.items()
-        if called_by in tasks
-    )
+        if isinstance(spec, SubWorkflowTask):
+            called.append(task.id)
+    for task_id in called:
+        subprocess = subprocesses.get(task_id)
+        if subprocess is not None and _holds_ready_engine_task(subprocess, subprocesses):
+            return True
+    return False
 
 
 def _library_copy(workflow: Any) -> tuple[Any, int]:
     """A copy of the workflow with a script engine of its own, and how many service-task effects
     the workflow's engine holds so far."""
-    from engine.workflow.serializer import dump_state, load_state  # the serializer is above this module
-
     copy = load_state(dump_state(workflow), workflow.spec, workflow.subprocess_specs)
     copy.script_engine = type(workflow.script_engine)()
     return copy, len(workflow.script_engine.effects)

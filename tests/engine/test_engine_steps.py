@@ -98,6 +98,21 @@ def test_no_walk_where_no_engine_task_is_ready(published: Session, monkeypatch: 
     assert workflow.subprocesses  # the steps ran on into the units
 
 
+def test_the_look_before_a_walk_sees_a_ready_engine_task_inside_a_subprocess(published: Session) -> None:
+    """The look is a superset of the walk: from the top it reaches into the units' subprocesses."""
+    workflow, decision = _decision_workflow(published)
+    decision.run()
+    engine_steps.do_engine_steps(workflow)  # on into the units, where people's tasks wait
+    subprocesses = workflow.top_workflow.subprocesses
+    unit, other = list(subprocesses.values())[:2]
+    assert not engine_steps._holds_ready_engine_task(workflow, subprocesses)
+    engine_task = next(t for t in unit.tasks.values() if not t.task_spec.manual and t.state == TaskState.FUTURE)
+    engine_task._state = TaskState.READY
+    assert engine_steps._holds_ready_engine_task(workflow, subprocesses)
+    assert engine_steps._holds_ready_engine_task(unit, subprocesses)
+    assert not engine_steps._holds_ready_engine_task(other, subprocesses)
+
+
 def test_the_library_code_the_steps_follow_is_the_code_they_were_written_from() -> None:
     """engine_steps repeats SpiffWorkflow 3.2.0's engine rounds and its iterator's order: a
     SpiffWorkflow whose code for them differs needs engine_steps read against it again."""
