@@ -39,7 +39,9 @@ Two ways of working, reported apart:
   completions per second" of the engine behind the API.
 
 With ``--stream --rate R`` the stream is offered evenly at R completions per second (each user
-starts one every users / R seconds) instead of saturating the server: the latency figures then mean
+starts one every users / R seconds; a race lost to another user is followed at once by the user's
+next task, as a person would move on, so lost races come on top of R rather than in its place)
+instead of saturating the server: the latency figures then mean
 what a client at that load sees (saturated, 50 users in a closed loop queue behind each other, and
 latency is users / throughput by Little's law).
 ``--client plain`` (with ``--stream --rate R``) generates that stream with bench/plain_client.py,
@@ -187,6 +189,7 @@ if __name__ != "__main__" and os.environ.get(TOKENS_ENV):
             knows the steps' forms would (a step's form is read once, from its first task)."""
             forms: dict[str, Any] = self.__dict__.setdefault("forms", {})
             for item in items:
+                start = 0.0
                 if _INTERVAL:
                     now = time.monotonic()
                     start = max(self.__dict__.get("next_at", now), now)
@@ -200,7 +203,10 @@ if __name__ != "__main__" and os.environ.get(TOKENS_ENV):
                     if status != 200:
                         continue
                     forms[item["step"]] = detail["form"]
-                self._complete(item["task_id"], forms[item["step"]])
+                if self._complete(item["task_id"], forms[item["step"]]) == 409 and _INTERVAL:
+                    # Somebody else completed it first: a person moves on to the next task at once,
+                    # so a lost race takes no completion's place in the offered stream.
+                    self.next_at = start
 
         def _open_and_complete(self, task_id: str) -> None:
             status, detail, ms, at = self._call("open task", "GET", f"/api/v1/tasks/{task_id}", (200,), (404,))
@@ -209,7 +215,7 @@ if __name__ != "__main__" and os.environ.get(TOKENS_ENV):
                 return
             self._complete(task_id, detail["form"])
 
-        def _complete(self, task_id: str, form: dict[str, Any] | None) -> None:
+        def _complete(self, task_id: str, form: dict[str, Any] | None) -> int:
             data = form_values(form, self.rng, _ADOPT)
             status, done, ms, at = self._call(
                 "complete", "POST", f"/api/v1/tasks/{task_id}/complete", (200,), (409,), json={"data": data}
@@ -224,6 +230,7 @@ if __name__ != "__main__" and os.environ.get(TOKENS_ENV):
                 case=done["case_id"] if done else None,
                 version=done["case_version"] if done else None,
             )
+            return status
 
 
 # --------------------------------------------------------------------------------------------
