@@ -200,7 +200,9 @@ def _update_together(
     params: dict[str, Any] = {"the_case": case.id, "the_version": case.version}
     params.update((f"value_{key}", value) for key, value in values.items())
     for n, write in enumerate(together):
-        if isinstance(write, Rows):
+        if isinstance(write, Rows) and len(write.rows) == 1:
+            params.update((f"w{n}_{key}", value) for key, value in write.rows[0].items())
+        elif isinstance(write, Rows):
             params.update((f"w{n}_{key}", [row[key] for row in write.rows]) for key in write.rows[0])
         elif isinstance(write, Changed):
             params[f"w{n}_id"] = write.row_id
@@ -219,7 +221,7 @@ def _update_together(
 def _shape(write: Write) -> tuple[str, Table | None, tuple[str, ...]]:
     """What of a write shapes the combined statement: its kind, table and columns (not values)."""
     if isinstance(write, Rows):
-        return ("rows", write.table, tuple(write.rows[0]))
+        return ("row" if len(write.rows) == 1 else "rows", write.table, tuple(write.rows[0]))
     if isinstance(write, Changed):
         return ("changed", write.table, tuple(write.values))
     return ("removed", None, ())
@@ -243,6 +245,13 @@ def _together_statement(
                 .where(table.c.id == bindparam(f"w{n}_id"))
                 .values({key: bindparam(f"w{n}_{key}", type_=table.c[key].type) for key in keys})
             )
+        elif kind == "row":
+            assert table is not None
+            # One row (a completion's audit event and submission, most often its one new index
+            # row): its values bound one by one. As arrays they went through psycopg's list dumper,
+            # written in Python (element type search, text escaping per element): ~4 % of a web
+            # worker's CPU in a py-spy profile of bench/load_run.py.
+            statement = insert(table).values({key: bindparam(f"w{n}_{key}", type_=table.c[key].type) for key in keys})
         else:
             assert table is not None
             # INSERT … SELECT FROM unnest(column arrays): one statement for any number of rows,

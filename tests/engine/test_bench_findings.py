@@ -20,11 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import utcnow
 from engine.persistence import AuditEvent, Case, Pathway, Region, Role, TaskIndexRow, Unit
+from engine.persistence.cases import AUDIT_EVENTS
 from engine.scheduler import SchedulerSettings
 from engine.scheduler.passes import next_due_at
 from engine.scheduler.runner import SchedulerRunner
 from engine.services import SYSTEM_ACTOR, claim_task, publish_model_version, start_case, suspend_case
 from engine.services.actors import Actor
+from engine.services.audit import audit_row
+from engine.services.case_store import Rows, lock_case, update_case
 from engine.services.inbox import inbox_page
 from engine.services.portfolio import portfolio
 from engine.services.reminders import set_task_due
@@ -266,3 +269,48 @@ def test_a_change_tells_the_scheduler_its_soonest_new_due_time_in_the_case_updat
     timer_at = s.get(Case, info.id).next_timer_at  # type: ignore[union-attr]
     assert timer_at is not None and timer_at - before > timedelta(hours=23)
     assert timer_at.isoformat() in parameters.values()
+
+
+def test_the_combined_write_binds_a_single_row_value_by_value_and_several_rows_as_arrays(
+    reference: Session, db_engine: Engine
+) -> None:
+    # On PostgreSQL a write of one row binds its values one by one (psycopg dumps a list in
+    # Python, element by element; one-row writes are most of a completion's); several rows go as
+    # column arrays through unnest. Either way every row lands, with its values, in its order.
+    s = reference
+    publish_model_version(s, SYSTEM_ACTOR, "rows_loop", {"loop.bpmn": timer_then_task("rows_loop").xml()}, forms())
+    coordinator = make_actor(s, "koord", "coordinator")
+    case_id = start_case(s, coordinator, process_id="rows_loop", title="Rader", cycle_duration="P1D").id
+    s.commit()
+    locked = lock_case(s, case_id)
+    one = [audit_row(coordinator, "one_row", case_id=case_id, after={"text": 'a "quoted" \\ value', "n": 1})]
+    several = [audit_row(coordinator, f"row_{n}", case_id=case_id, details={"n": n}) for n in range(3)]
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(db_engine, "before_cursor_execute", record)
+    try:
+        update_case(s, locked.case, together=[Rows(AUDIT_EVENTS, one), Rows(AUDIT_EVENTS, several)], title="Rader 2")
+        s.commit()
+    finally:
+        event.remove(db_engine, "before_cursor_execute", record)
+    events = s.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.id)).all()
+    written = [(e.action, e.after, e.details) for e in events if e.action == "one_row" or e.action.startswith("row_")]
+    assert sorted(written, key=lambda w: w[0]) == [
+        ("one_row", {"text": 'a "quoted" \\ value', "n": 1}, None),
+        ("row_0", None, {"n": 0}),
+        ("row_1", None, {"n": 1}),
+        ("row_2", None, {"n": 2}),
+    ]
+    several_ids = [e.id for e in events if e.action.startswith("row_")]
+    assert [e.action for e in events if e.id in several_ids] == ["row_0", "row_1", "row_2"]
+    assert s.get(Case, case_id).title == "Rader 2"  # type: ignore[union-attr]
+    if db_engine.dialect.name != "postgresql":
+        return
+    ((statement, parameters),) = [(sql, p) for sql, p in sent if "INSERT INTO audit_events" in sql]
+    assert statement.count("unnest(") == 1  # the three rows'; the one row's values stand alone
+    lists = {key for key, value in parameters.items() if isinstance(value, list)}
+    assert lists and all(len(parameters[key]) == 3 for key in lists)
+    assert any(value == "one_row" for value in parameters.values())
