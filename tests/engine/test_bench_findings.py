@@ -12,6 +12,8 @@ The runner test runs on the real clock (about a second), as the runner's other t
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -235,6 +237,21 @@ def test_a_notification_of_a_due_time_after_the_planned_pass_costs_the_scheduler
     assert len(nudges) == 3
 
 
+@contextmanager
+def statements_sent(db_engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """The statements (SQL text and parameters) sent to the database inside the block."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(db_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(db_engine, "before_cursor_execute", record)
+
+
 def test_a_change_tells_the_scheduler_its_soonest_new_due_time_in_the_case_update(
     reference: Session, db_engine: Engine
 ) -> None:
@@ -244,18 +261,10 @@ def test_a_change_tells_the_scheduler_its_soonest_new_due_time_in_the_case_updat
     publish_model_version(s, SYSTEM_ACTOR, "nudged_loop", {"loop.bpmn": timer_then_task("nudged_loop").xml()}, forms())
     coordinator = make_actor(s, "koord", "coordinator")
     s.commit()
-    sent: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
-        sent.append((statement, parameters))
-
-    event.listen(db_engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(db_engine) as sent:
         before = utcnow()
         info = start_case(s, coordinator, process_id="nudged_loop", title="Knuff", cycle_duration="P1D")
         s.commit()
-    finally:
-        event.remove(db_engine, "before_cursor_execute", record)
     notifying = [(statement, parameters) for statement, parameters in sent if "pg_notify" in statement]
     if db_engine.dialect.name != "postgresql":
         assert notifying == []
@@ -285,17 +294,9 @@ def test_the_combined_write_binds_a_single_row_value_by_value_and_several_rows_a
     locked = lock_case(s, case_id)
     one = [audit_row(coordinator, "one_row", case_id=case_id, after={"text": 'a "quoted" \\ value', "n": 1})]
     several = [audit_row(coordinator, f"row_{n}", case_id=case_id, details={"n": n}) for n in range(3)]
-    sent: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
-        sent.append((statement, parameters))
-
-    event.listen(db_engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(db_engine) as sent:
         update_case(s, locked.case, together=[Rows(AUDIT_EVENTS, one), Rows(AUDIT_EVENTS, several)], title="Rader 2")
         s.commit()
-    finally:
-        event.remove(db_engine, "before_cursor_execute", record)
     events = s.scalars(select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(AuditEvent.id)).all()
     written = [(e.action, e.after, e.details) for e in events if e.action == "one_row" or e.action.startswith("row_")]
     assert sorted(written, key=lambda w: w[0]) == [
