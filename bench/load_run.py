@@ -41,9 +41,9 @@ Two ways of working, reported apart:
 With ``--stream --rate R`` the stream is offered evenly at R completions per second (each user
 starts one every users / R seconds; a race lost to another user is followed at once by the user's
 next task, as a person would move on, so lost races come on top of R rather than in its place)
-instead of saturating the server: the latency figures then mean
-what a client at that load sees (saturated, 50 users in a closed loop queue behind each other, and
-latency is users / throughput by Little's law).
+instead of saturating the server: the latency figures then mean what a client at that load sees
+(saturated, 50 users in a closed loop queue behind each other, and latency is users / throughput
+by Little's law).
 ``--client plain`` (with ``--stream --rate R``) generates that stream with bench/plain_client.py,
 a light gevent client, instead of locust: a second measurement of the same stream with less
 client-side work around each request (see that module for what the two showed).

@@ -2,8 +2,9 @@
 
 One gevent greenlet per user, each working down its inbox page at an even pace (a completion
 started every ``interval`` seconds, never catching up in a burst; a race lost to another user, a
-409, is followed at once by the next task), timing each request around the HTTP exchange alone, with less of its own work around it than locust's users. It writes the same
-request log as the locust users, so the load run's checks and figures read it unchanged.
+409, is followed at once by the next task), timing each request around the HTTP exchange alone,
+with less of its own work around it than locust's users. It writes the same request log as the
+locust users, so the load run's checks and figures read it unchanged.
 
 Why a second client: at an offered 50 completions/s, with the machine three-quarters idle, locust
 reported a completion p95 of 103 ms where the server timed 22 ms, so locust's own loop was in its
