@@ -4,10 +4,12 @@ its BPMN id with valid example values for every field the test does not care abo
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.catalogue.sample_forms import sample_form_data
@@ -171,3 +173,18 @@ def wait_for_a_timer(factory: sessionmaker[Session], timeout: float = 10.0) -> f
     while timers_fired(factory) == 0 and time.monotonic() - started < timeout:
         time.sleep(0.05)
     return time.monotonic() - started
+
+
+@contextmanager
+def statements_sent(bind: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """The statements (SQL text and parameters) sent to the database inside the block."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(bind, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(bind, "before_cursor_execute", record)

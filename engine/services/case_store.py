@@ -194,13 +194,13 @@ def _update_together(
     the scheduler's NOTIFY in its RETURNING — one round trip. The statement for each shape of
     change is built once (building and keying it took about a millisecond, as much as the round
     trips it saves); a change only binds its values."""
-    shape = (tuple(values), tuple(_shape(w) for w in together), notify_due is not None)
+    shapes = tuple(_shape(w) for w in together)
     # The names of the case's own parameters are no column's of any table written here: an UPDATE
     # takes a parameter named like one of its table's columns as a value to SET.
     params: dict[str, Any] = {"the_case": case.id, "the_version": case.version}
     params.update((f"value_{key}", value) for key, value in values.items())
-    for n, write in enumerate(together):
-        if isinstance(write, Rows) and len(write.rows) == 1:
+    for n, (write, (kind, _, _)) in enumerate(zip(together, shapes, strict=True)):
+        if isinstance(write, Rows) and kind == "row":
             params.update((f"w{n}_{key}", value) for key, value in write.rows[0].items())
         elif isinstance(write, Rows):
             params.update((f"w{n}_{key}", [row[key] for row in write.rows]) for key in write.rows[0])
@@ -215,7 +215,7 @@ def _update_together(
     # execution, and keying that copy (this statement is large) cost ~0.2 ms per completion. The
     # flush the ORM would have made first (autoflush) is made here, so the write order is the same.
     session.flush()
-    return _together_statement(*shape).run(session.connection(), params)
+    return _together_statement(tuple(values), shapes, notify_due is not None).run(session.connection(), params)
 
 
 def _shape(write: Write) -> tuple[str, Table | None, tuple[str, ...]]:

@@ -12,12 +12,9 @@ The runner test runs on the real clock (about a second), as the runner's other t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import utcnow
@@ -34,7 +31,7 @@ from engine.services.inbox import inbox_page
 from engine.services.portfolio import portfolio
 from engine.services.reminders import set_task_due
 from tests.bpmn_builder import forms, timer_then_task
-from tests.factories import make_actor, start_vgr, task_row, timers_fired, wait_for_a_timer
+from tests.factories import make_actor, start_vgr, statements_sent, task_row, timers_fired, wait_for_a_timer
 
 
 def test_the_inbox_shows_pathway_region_unit_role_and_assignee_by_name(published: Session) -> None:
@@ -89,9 +86,7 @@ def test_a_nudge_reads_the_next_due_time_and_runs_no_pass_until_it(
     reference: Session, session_factory: sessionmaker[Session]
 ) -> None:
     s = reference
-    publish_model_version(s, SYSTEM_ACTOR, "nudged_loop", {"loop.bpmn": timer_then_task("nudged_loop").xml()}, forms())
-    coordinator = make_actor(s, "koord", "coordinator")
-    s.commit()
+    coordinator = _loop_model_and_coordinator(s, "nudged_loop")
     runner = SchedulerRunner(session_factory, SchedulerSettings(), max_sleep=30.0)
     runner.start()
     try:
@@ -197,9 +192,7 @@ def test_a_run_due_while_the_previous_one_finishes_is_not_skipped(
     """Found by the scheduler fault run: APScheduler skipped a run that fell due while the run that
     armed it was finishing, and the scheduler then slept until something woke it."""
     s = reference
-    publish_model_version(s, SYSTEM_ACTOR, "nudged_loop", {"loop.bpmn": timer_then_task("nudged_loop").xml()}, forms())
-    coordinator = make_actor(s, "koord", "coordinator")
-    s.commit()
+    coordinator = _loop_model_and_coordinator(s, "nudged_loop")
     runner = _SlowTail(session_factory, SchedulerSettings(), max_sleep=30.0)
     runner.start()
     try:
@@ -237,19 +230,12 @@ def test_a_notification_of_a_due_time_after_the_planned_pass_costs_the_scheduler
     assert len(nudges) == 3
 
 
-@contextmanager
-def statements_sent(db_engine: Engine) -> Iterator[list[tuple[str, Any]]]:
-    """The statements (SQL text and parameters) sent to the database inside the block."""
-    sent: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
-        sent.append((statement, parameters))
-
-    event.listen(db_engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(db_engine, "before_cursor_execute", record)
+def _loop_model_and_coordinator(s: Session, process_id: str) -> Actor:
+    """A published model (a loop timer, then a task) and a coordinator to start its cases, committed."""
+    publish_model_version(s, SYSTEM_ACTOR, process_id, {"loop.bpmn": timer_then_task(process_id).xml()}, forms())
+    coordinator = make_actor(s, "koord", "coordinator")
+    s.commit()
+    return coordinator
 
 
 def test_a_change_tells_the_scheduler_its_soonest_new_due_time_in_the_case_update(
@@ -258,9 +244,7 @@ def test_a_change_tells_the_scheduler_its_soonest_new_due_time_in_the_case_updat
     # On PostgreSQL the NOTIFY rides on the case's UPDATE (RETURNING pg_notify), with the new due
     # time as payload: no statement of its own.
     s = reference
-    publish_model_version(s, SYSTEM_ACTOR, "nudged_loop", {"loop.bpmn": timer_then_task("nudged_loop").xml()}, forms())
-    coordinator = make_actor(s, "koord", "coordinator")
-    s.commit()
+    coordinator = _loop_model_and_coordinator(s, "nudged_loop")
     with statements_sent(db_engine) as sent:
         before = utcnow()
         info = start_case(s, coordinator, process_id="nudged_loop", title="Knuff", cycle_duration="P1D")
@@ -287,8 +271,7 @@ def test_the_combined_write_binds_a_single_row_value_by_value_and_several_rows_a
     # Python, element by element; one-row writes are most of a completion's); several rows go as
     # column arrays through unnest. Either way every row lands, with its values, in its order.
     s = reference
-    publish_model_version(s, SYSTEM_ACTOR, "rows_loop", {"loop.bpmn": timer_then_task("rows_loop").xml()}, forms())
-    coordinator = make_actor(s, "koord", "coordinator")
+    coordinator = _loop_model_and_coordinator(s, "rows_loop")
     case_id = start_case(s, coordinator, process_id="rows_loop", title="Rader", cycle_duration="P1D").id
     s.commit()
     locked = lock_case(s, case_id)
@@ -305,8 +288,7 @@ def test_the_combined_write_binds_a_single_row_value_by_value_and_several_rows_a
         ("row_1", None, {"n": 1}),
         ("row_2", None, {"n": 2}),
     ]
-    several_ids = [e.id for e in events if e.action.startswith("row_")]
-    assert [e.action for e in events if e.id in several_ids] == ["row_0", "row_1", "row_2"]
+    assert [e.action for e in events if e.action.startswith("row_")] == ["row_0", "row_1", "row_2"]  # in id order
     assert s.get(Case, case_id).title == "Rader 2"  # type: ignore[union-attr]
     if db_engine.dialect.name != "postgresql":
         return

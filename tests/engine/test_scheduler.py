@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import pytest
 import time_machine
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import PermissionDeniedError
@@ -22,7 +21,7 @@ from engine.services.reminders import set_task_due, upcoming
 from engine.services.task_view import save_draft
 from engine.workdays import STOCKHOLM
 from tests.bpmn_builder import Process, forms
-from tests.factories import do, make_actor, start_vgr, walk_vgr_to_units
+from tests.factories import do, make_actor, start_vgr, statements_sent, walk_vgr_to_units
 from tests.smtp import Inbox
 
 pytestmark = pytest.mark.usefixtures("published")
@@ -271,18 +270,10 @@ def test_a_coordinator_changes_a_due_date_and_sees_what_is_coming(session: Sessi
         with pytest.raises(PermissionDeniedError):
             set_task_due(session, world.rpt[0], row.task_id, local(2026, 6, 30, 12, 0))
         session.rollback()
-        notified: list[Any] = []
         bind = session.get_bind()
-
-        def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
-            if "pg_notify" in statement:
-                notified.append(parameters)
-
-        event.listen(bind, "before_cursor_execute", record)
-        try:
+        with statements_sent(bind) as sent:
             set_task_due(session, world.coordinator, row.task_id, local(2026, 6, 30, 12, 0))
-        finally:
-            event.remove(bind, "before_cursor_execute", record)
+        notified = [parameters for statement, parameters in sent if "pg_notify" in statement]
         # On PostgreSQL the scheduler hears the first reminder's time; SQLite has no NOTIFY.
         expected_payload = local(2026, 6, 26, 8, 0).astimezone(timezone.utc).isoformat()
         assert [list(p.values()) for p in notified] == (
